@@ -1,0 +1,217 @@
+/*
+ * omv_rpc.h: the C ABI of the omv-rpc protocol engine (the Rust crate in src/).
+ *
+ * The engine is sans-IO. It never reads a clock, touches a bus or calls back into the
+ * caller. The caller drives it with two calls:
+ *
+ *     omv_rpc_io_t io;
+ *     omv_rpc_<op>_start(e, ..., now_ms);
+ *     for (;;) {
+ *         omv_rpc_poll(e, now_ms, &io);           // what the engine wants next
+ *         switch (io.action) {
+ *         case OMV_RPC_ACTION_FLUSH:   drop pending input; complete(OK)
+ *         case OMV_RPC_ACTION_SEND:    write io.data[0..io.len] within io.timeout_ms; complete(OK/TIMEOUT/ERROR)
+ *         case OMV_RPC_ACTION_RECV:    read exactly io.len bytes within io.timeout_ms into io.data, or,
+ *                                      when io.data is NULL, into a buffer of the caller's own that it
+ *                                      passes to complete (a data packet: the caller owns the memory,
+ *                                      e.g. the result object it will return); complete(OK/TIMEOUT/ERROR)
+ *         case OMV_RPC_ACTION_DISPATCH: (slave) run the callback for io.name_hash with the argument
+ *                                      io.data[0..io.len]; complete with the framed result packet
+ *         case OMV_RPC_ACTION_DELIVER: (stream reader) hand the frame io.data[0..io.len] to the
+ *                                      callback; complete(OK) or complete(ERROR) to stop
+ *         case OMV_RPC_ACTION_PRODUCE: (stream writer) get the next frame from the callback; complete
+ *                                      with that frame as buf/len (sent raw, no framing)
+ *         case OMV_RPC_ACTION_DONE:    io.status says how the operation ended
+ *         }
+ *         omv_rpc_complete(e, now_ms, status, buf, len);
+ *     }
+ *
+ * Time is a wrapping u32 millisecond counter (ticks_ms). Timeouts in io are relative to the
+ * moment the action is carried out. All integers on the wire are little-endian.
+ * Every pointer the engine hands out in io stays valid until the next complete() on the same
+ * engine; every buffer the caller passes must stay valid until the next DONE (the engine
+ * keeps pointers to the command data packet, the result packet and the last frame).
+ */
+#ifndef OMV_RPC_H
+#define OMV_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Packet magics (PROTOCOL.md). */
+#define OMV_RPC_MAGIC_COMMAND_HEADER 0x1209u
+#define OMV_RPC_MAGIC_COMMAND_DATA   0xABD1u
+#define OMV_RPC_MAGIC_RESULT_HEADER  0x9021u
+#define OMV_RPC_MAGIC_RESULT_DATA    0x1DBAu
+#define OMV_RPC_MAGIC_STREAM_SETUP   0xEDF6u
+#define OMV_RPC_MAGIC_STREAM_HEADER  0x542Eu
+
+/* magic (2) + crc (2) around every packet payload. */
+#define OMV_RPC_PACKET_OVERHEAD 4u
+
+/* Size and alignment of the caller-owned engine state. The engine checks at compile time
+ * that its state fits. */
+#define OMV_RPC_ENGINE_SIZE 256u
+typedef struct omv_rpc_engine {
+    uint64_t opaque[OMV_RPC_ENGINE_SIZE / 8];
+} omv_rpc_engine_t;
+
+/* io.action (u32; enums are not passed across the FFI: arm-none-eabi uses short enums). */
+#define OMV_RPC_ACTION_DONE     0u
+#define OMV_RPC_ACTION_FLUSH    1u
+#define OMV_RPC_ACTION_SEND     2u
+#define OMV_RPC_ACTION_RECV     3u
+#define OMV_RPC_ACTION_DISPATCH 4u
+#define OMV_RPC_ACTION_DELIVER  5u
+#define OMV_RPC_ACTION_PRODUCE  6u
+
+/* io.packet: which packet an action moves, so that a transport can route it (the network
+ * transport sends stream traffic over TCP, UART stream reads poll first) and so that a
+ * failure can name it. */
+#define OMV_RPC_PACKET_NONE           0u
+#define OMV_RPC_PACKET_COMMAND_HEADER 1u
+#define OMV_RPC_PACKET_COMMAND_DATA   2u
+#define OMV_RPC_PACKET_RESULT_HEADER  3u
+#define OMV_RPC_PACKET_RESULT_DATA    4u
+#define OMV_RPC_PACKET_STREAM_SETUP   5u
+#define OMV_RPC_PACKET_STREAM_HEADER  6u
+#define OMV_RPC_PACKET_STREAM_FRAME   7u
+#define OMV_RPC_PACKET_STREAM_ACK     8u
+
+/* complete(status) from the caller, for the action it carried out. */
+#define OMV_RPC_IO_OK      0
+#define OMV_RPC_IO_TIMEOUT 1  /* fewer bytes than asked for before the timeout */
+#define OMV_RPC_IO_ERROR   2  /* transport error, or no memory for a data packet */
+
+/* io.status on DONE, and omv_rpc_last_error().status. */
+#define OMV_RPC_OK                 0u  /* call returned a result / command served / stream ended by peer */
+#define OMV_RPC_SEND_TIMEOUT       1u  /* master: phase 1 (command) ran out of send_timeout */
+#define OMV_RPC_RECV_TIMEOUT       2u  /* master: phase 2 (result) ran out of recv_timeout */
+#define OMV_RPC_NO_COMMAND         3u  /* slave: no command within recv_timeout */
+#define OMV_RPC_RESULT_NOT_TAKEN   4u  /* slave: the master did not take the result within send_timeout */
+#define OMV_RPC_STREAM_TIMEOUT     5u  /* stream: a setup, header, frame or ack did not come in time */
+#define OMV_RPC_STREAM_BAD_PACKET  6u  /* stream: setup or header with a wrong magic or crc */
+#define OMV_RPC_STREAM_BAD_ACK     7u  /* stream writer: ack byte off the LFSR sequence */
+#define OMV_RPC_STREAM_TOO_LONG    8u  /* stream reader: frame longer than max_frame_len */
+#define OMV_RPC_STREAM_STOPPED     9u  /* stream: the caller stopped it (complete(ERROR) on DELIVER/PRODUCE) */
+#define OMV_RPC_TRANSPORT_ERROR    10u /* stream: a send or receive reported ERROR */
+#define OMV_RPC_BUSY               11u /* start() while another operation is running */
+
+/* Why the last failed attempt failed (omv_rpc_last_error().reason). */
+#define OMV_RPC_REASON_NONE        0u
+#define OMV_RPC_REASON_TIMEOUT     1u  /* a packet did not arrive (whole) in time */
+#define OMV_RPC_REASON_BAD_MAGIC   2u
+#define OMV_RPC_REASON_BAD_CRC     3u
+#define OMV_RPC_REASON_TOO_LONG    4u  /* a length field above the caller's limit */
+#define OMV_RPC_REASON_TRANSPORT   5u  /* the caller reported OMV_RPC_IO_ERROR */
+
+typedef struct omv_rpc_io {
+    uint32_t action;      /* OMV_RPC_ACTION_* */
+    uint32_t packet;      /* OMV_RPC_PACKET_* */
+    uint32_t timeout_ms;  /* SEND, RECV */
+    uint32_t len;         /* SEND, RECV, DISPATCH (argument length), DELIVER (frame length) */
+    uint8_t *data;        /* SEND: bytes to write; RECV: where to read (NULL: caller's buffer);
+                             DISPATCH: the argument; DELIVER: the frame */
+    uint32_t name_hash;   /* DISPATCH */
+    uint32_t status;      /* DONE: OMV_RPC_* */
+} omv_rpc_io_t;
+
+/* Timing and limits. Zero fields take the reference defaults shown. */
+typedef struct omv_rpc_config {
+    uint32_t short_timeout_ms;   /* first short timeout: 3 (master) / 2 (slave) */
+    uint32_t long_timeout_ms;    /* data packets: 5000 */
+    uint32_t max_argument_len;   /* slave: longest COMMAND_DATA payload accepted: 65536 */
+    uint32_t max_result_len;     /* master: longest RESULT_DATA payload accepted: 65536 */
+    uint32_t max_frame_len;      /* stream reader: longest frame accepted: 65536 */
+    uint32_t max_queue_depth;    /* stream writer: 255 (1 on I2C and SPI) */
+    uint32_t stream_timeout_ms;  /* stream setup, header and ack waits: 1000 */
+} omv_rpc_config_t;
+
+#define OMV_RPC_ROLE_MASTER 0u
+#define OMV_RPC_ROLE_SLAVE  1u
+
+/* The role sets the short timeout's start (3 / 2 ms) and growth rule (t*4//3 / t+1). */
+void omv_rpc_init(omv_rpc_engine_t *e, uint32_t role, const omv_rpc_config_t *config);
+
+/* Master: one call. command_data_packet is a caller buffer of argument_len + 4 bytes whose
+ * bytes [2, 2 + argument_len) hold the argument; the engine writes the magic and the crc
+ * into it in place. On DONE with OMV_RPC_OK, the result payload is
+ * result_packet[2, 2 + result_len) of the last buffer the caller passed to complete() for
+ * the RESULT_DATA receive; omv_rpc_result_len() gives result_len. */
+uint32_t omv_rpc_call_start(omv_rpc_engine_t *e, uint32_t name_hash,
+                            uint8_t *command_data_packet, size_t packet_len,
+                            uint32_t send_timeout_ms, uint32_t recv_timeout_ms, uint32_t now_ms);
+uint32_t omv_rpc_result_len(const omv_rpc_engine_t *e);
+
+/* Slave: one turn of loop(): wait up to recv_timeout_ms for a command, DISPATCH it, then
+ * send the result within send_timeout_ms. At DISPATCH the caller completes with a result
+ * packet buffer of result_len + 4 bytes whose [2, 2 + result_len) hold the result; the
+ * engine frames it in place. An unknown name is the caller's business: it answers with an
+ * empty result (a 4-byte buffer). */
+uint32_t omv_rpc_serve_start(omv_rpc_engine_t *e, uint32_t recv_timeout_ms,
+                             uint32_t send_timeout_ms, uint32_t now_ms);
+
+/* Streams, after a call has synchronised both sides. */
+uint32_t omv_rpc_stream_reader_start(omv_rpc_engine_t *e, uint32_t queue_depth,
+                                     uint32_t read_timeout_ms, uint32_t now_ms);
+uint32_t omv_rpc_stream_writer_start(omv_rpc_engine_t *e, uint32_t write_timeout_ms,
+                                     uint32_t now_ms);
+
+/* The start functions return OMV_RPC_OK or OMV_RPC_BUSY. */
+
+void omv_rpc_poll(omv_rpc_engine_t *e, uint32_t now_ms, omv_rpc_io_t *io);
+
+/* buf/len: the caller's buffer for a RECV with io.data == NULL (len must equal io.len), the
+ * result packet for DISPATCH, the frame for PRODUCE; otherwise NULL/0. */
+void omv_rpc_complete(omv_rpc_engine_t *e, uint32_t now_ms, int32_t io_status,
+                      const uint8_t *buf, size_t len);
+
+/* Abandon the running operation (a non-blocking call the user gave up on, an exception in a
+ * callback). The engine is then idle. */
+void omv_rpc_abort(omv_rpc_engine_t *e);
+
+/* Counters since init (omv_rpc_stats_reset zeroes them). */
+typedef struct omv_rpc_stats {
+    uint32_t packets_sent;
+    uint32_t packets_received;   /* valid packets */
+    uint32_t bad_magic;
+    uint32_t bad_crc;
+    uint32_t too_long;           /* length fields over the caller's limit */
+    uint32_t timeouts;           /* receives that timed out */
+    uint32_t transport_errors;
+    uint32_t retries;            /* attempts after the first, in any phase */
+    uint32_t calls_ok;
+    uint32_t calls_failed;
+    uint32_t send_phase_timeouts;
+    uint32_t recv_phase_timeouts;
+    uint32_t commands_served;
+    uint32_t stream_frames;
+} omv_rpc_stats_t;
+
+void omv_rpc_stats(const omv_rpc_engine_t *e, omv_rpc_stats_t *out);
+void omv_rpc_stats_reset(omv_rpc_engine_t *e);
+
+/* What ended the last operation that did not end OK, and the last attempt failure in it. */
+typedef struct omv_rpc_error {
+    uint32_t status;   /* OMV_RPC_* */
+    uint32_t packet;   /* OMV_RPC_PACKET_* of the last packet that failed */
+    uint32_t reason;   /* OMV_RPC_REASON_* */
+    uint32_t attempts; /* attempts made in the phase that failed */
+} omv_rpc_error_t;
+
+void omv_rpc_last_error(const omv_rpc_engine_t *e, omv_rpc_error_t *out);
+
+/* Protocol helpers. */
+uint16_t omv_rpc_crc16(const uint8_t *data, size_t len);
+uint32_t omv_rpc_name_hash(const uint8_t *name, size_t len);
+/* Writes magic at [0,2) and crc at [len-4+2, len) of a packet buffer of len >= 4. */
+void omv_rpc_frame(uint16_t magic, uint8_t *packet, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OMV_RPC_H */
