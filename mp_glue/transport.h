@@ -1,0 +1,99 @@
+/*
+ * transport.h: how the engine driver (modrpc.c) moves bytes over a bus.
+ *
+ * The driver runs the sans-IO engine (include/omv_rpc.h) and carries out each io action it
+ * asks for through a transport: an ops table plus the state that bus needs. A transport is a
+ * MicroPython object (so the garbage collector keeps its bus objects alive) whose struct
+ * starts with rpc_transport_t; every transport shares the one type rpc_type_transport.
+ *
+ * Adding a transport (one file, e.g. mp_glue/transport_i2c.c):
+ *   1. Define your state struct with `rpc_transport_t base;` first, then your bus objects and
+ *      settings (mp_obj_t fields are kept alive by the GC: the struct is a GC block).
+ *   2. Write flush/send/recv as documented on rpc_transport_ops_t below and put them in a
+ *      `static const rpc_transport_ops_t` (max_queue_depth 255, or 1 for I2C and SPI).
+ *   3. Write a constructor `static mp_obj_t rpc_i2c_transport_make(...)` that allocates the
+ *      struct with rpc_transport_new(sizeof(struct), &ops), fills it and returns it;
+ *      MP_DEFINE_CONST_FUN_OBJ_* it and declare the fun object in rpc_transports.h.
+ *   4. Add the file to RPC_GLUE_SRC (mp_glue/sources.mk; micropython.cmake lists it too) and
+ *      the module-table line to RPC_TRANSPORT_GLOBALS in rpc_transports.h.
+ *   5. The Python shim (frozen/rpc.py) builds the bus object (machine.I2C, pyb.SPI, ...) and
+ *      passes it to your constructor; `_rpc.Engine(role, transport)` does the rest.
+ * A transport may raise (a MicroPython exception is a longjmp) anywhere: the driver calls it
+ * outside every engine call, and aborts the engine before its next operation.
+ */
+#ifndef OMV_RPC_MP_GLUE_TRANSPORT_H
+#define OMV_RPC_MP_GLUE_TRANSPORT_H
+
+#include "py/obj.h"
+#include "omv_rpc.h"
+
+/* What flush/send/recv return: OMV_RPC_IO_OK, OMV_RPC_IO_TIMEOUT or OMV_RPC_IO_ERROR. */
+
+typedef struct rpc_transport rpc_transport_t;
+
+typedef struct rpc_transport_ops {
+    /* Drop whatever input is pending, without waiting for more (this is how both sides
+     * resynchronise at the start of an attempt). */
+    int (*flush)(rpc_transport_t *t);
+    /* Write data[*done, len) and advance *done. timeout_ms is how long it may wait in all;
+     * 0 means: write only what can be written now (the non-blocking call_poll). OK once
+     * *done == len, TIMEOUT when time ran out first. */
+    int (*send)(rpc_transport_t *t, const uint8_t *data, size_t len, size_t *done,
+        uint32_t timeout_ms, uint32_t packet);
+    /* Read into buf[*done, len) and advance *done; same rules as send. A transport that can
+     * only move whole packets (I2C, SPI, CAN, a Python override) may block for the whole
+     * timeout even when asked for 0. */
+    int (*recv)(rpc_transport_t *t, uint8_t *buf, size_t len, size_t *done,
+        uint32_t timeout_ms, uint32_t packet);
+    /* Largest stream queue depth this bus allows (PROTOCOL.md: 255, 1 on I2C and SPI). */
+    uint32_t max_queue_depth;
+    /* Short timeouts on this bus are the reference's times this factor (network: 10). */
+    uint32_t short_timeout_scale;
+} rpc_transport_ops_t;
+
+struct rpc_transport {
+    mp_obj_base_t base; /* &rpc_type_transport */
+    const rpc_transport_ops_t *ops;
+};
+
+/* The packet kinds of io.packet that are stream traffic (the network transport sends those
+ * over TCP; a UART transport may poll longer for them). */
+static inline bool rpc_packet_is_stream(uint32_t packet) {
+    return packet >= OMV_RPC_PACKET_STREAM_SETUP;
+}
+
+/* Allocates a transport object of `size` bytes (>= sizeof(rpc_transport_t)), zeroed. */
+rpc_transport_t *rpc_transport_new(size_t size, const rpc_transport_ops_t *ops);
+/* The transport inside a Python object, or a TypeError. */
+rpc_transport_t *rpc_transport_get(mp_obj_t obj);
+
+/* Services shared by the transports (rpc_port.c). */
+uint32_t rpc_ticks_ms(void);
+/* Sleep about ms milliseconds, letting the port run its events (may raise KeyboardInterrupt). */
+void rpc_sleep_ms(uint32_t ms);
+/* Time left of timeout_ms since start_ms, 0 once it has passed. */
+static inline uint32_t rpc_time_left(uint32_t start_ms, uint32_t timeout_ms) {
+    uint32_t spent = rpc_ticks_ms() - start_ms;
+    return spent >= timeout_ms ? 0 : timeout_ms - spent;
+}
+
+/* A stream-protocol object with a poller for waiting on it (rpc_stream.c). Transports over
+ * anything with the stream protocol (UART, USB VCP, sockets, files) embed one. */
+typedef struct rpc_stream {
+    mp_obj_t obj;          /* the stream object */
+    mp_obj_t poller;       /* select.poll() with obj registered, or MP_OBJ_NULL */
+    mp_obj_t ipoll[3];     /* poller.ipoll, loaded once (method, self, timeout) */
+    uint8_t poll_events;   /* what the poller is registered for now */
+} rpc_stream_t;
+
+/* Sets up s for obj (raises TypeError if obj is not a stream). */
+void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj);
+/* Read/write with the transport rules above (len - *done bytes, timeout 0 = no wait). */
+int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms);
+int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms);
+/* Read and drop whatever is readable now. */
+int rpc_stream_flush(rpc_stream_t *s);
+/* Wait up to timeout_ms until s is readable (events 1) or writable (events 4). */
+void rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms);
+
+#endif /* OMV_RPC_MP_GLUE_TRANSPORT_H */
