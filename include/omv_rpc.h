@@ -16,7 +16,8 @@
  *                                      passes to complete (a data packet: the caller owns the memory,
  *                                      e.g. the result object it will return); complete(OK/TIMEOUT/ERROR)
  *         case OMV_RPC_ACTION_DISPATCH: (slave) run the callback for io.name_hash with the argument
- *                                      io.data[0..io.len]; complete with the framed result packet
+ *                                      io.data[0..io.len]; complete with the result packet (the
+ *                                      engine frames it in place)
  *         case OMV_RPC_ACTION_DELIVER: (stream reader) hand the frame io.data[0..io.len] to the
  *                                      callback; complete(OK) or complete(ERROR) to stop
  *         case OMV_RPC_ACTION_PRODUCE: (stream writer) get the next frame from the callback; complete
@@ -100,6 +101,8 @@ typedef struct omv_rpc_engine {
 #define OMV_RPC_STREAM_STOPPED     9u  /* stream: the caller stopped it (complete(ERROR) on DELIVER/PRODUCE) */
 #define OMV_RPC_TRANSPORT_ERROR    10u /* stream: a send or receive reported ERROR */
 #define OMV_RPC_BUSY               11u /* start() while another operation is running */
+#define OMV_RPC_BAD_BUFFER         12u /* a packet buffer shorter than 4 bytes (start, DISPATCH), or a
+                                          RECV completed OK without the buffer of io.len bytes */
 
 /* Why the last failed attempt failed (omv_rpc_last_error().reason). */
 #define OMV_RPC_REASON_NONE        0u
@@ -135,7 +138,7 @@ typedef struct omv_rpc_config {
 #define OMV_RPC_ROLE_SLAVE  1u
 
 /* The role sets the short timeout's start (3 / 2 ms) and growth rule (t*4//3 / t+1). */
-void omv_rpc_init(omv_rpc_engine_t *e, uint32_t role, const omv_rpc_config_t *config);
+void omv_rpc_init(omv_rpc_engine_t *e, uint32_t role, const omv_rpc_config_t *config); /* config may be NULL */
 
 /* Master: one call. command_data_packet is a caller buffer of argument_len + 4 bytes whose
  * bytes [2, 2 + argument_len) hold the argument; the engine writes the magic and the crc
@@ -161,12 +164,15 @@ uint32_t omv_rpc_stream_reader_start(omv_rpc_engine_t *e, uint32_t queue_depth,
 uint32_t omv_rpc_stream_writer_start(omv_rpc_engine_t *e, uint32_t write_timeout_ms,
                                      uint32_t now_ms);
 
-/* The start functions return OMV_RPC_OK or OMV_RPC_BUSY. */
+/* The start functions return OMV_RPC_OK, OMV_RPC_BUSY, or OMV_RPC_BAD_BUFFER (call_start with a
+ * packet_len < 4 or a NULL packet). */
 
 void omv_rpc_poll(omv_rpc_engine_t *e, uint32_t now_ms, omv_rpc_io_t *io);
 
 /* buf/len: the caller's buffer for a RECV with io.data == NULL (len must equal io.len), the
- * result packet for DISPATCH, the frame for PRODUCE; otherwise NULL/0. */
+ * result packet for DISPATCH, the frame for PRODUCE; otherwise NULL/0. The result packet at
+ * DISPATCH must be writable: the engine writes its magic and crc in place (buf is const only so
+ * that read-only frames can be passed at PRODUCE). */
 void omv_rpc_complete(omv_rpc_engine_t *e, uint32_t now_ms, int32_t io_status,
                       const uint8_t *buf, size_t len);
 

@@ -1,0 +1,1113 @@
+//! The master call, slave turn and stream engines: one sans-IO state machine.
+//!
+//! The engine never reads a clock, touches a bus or calls the caller. [`Engine::poll`] says what
+//! it wants next ([`Io`]); the caller carries it out and reports with [`Engine::complete`].
+//! All timing rules of PROTOCOL.md live here: phases, short and long timeouts, their growth, the
+//! flush at the start of every attempt, the stream credits and ack bytes.
+
+use crate::wire::{
+    self, AckLfsr, CommandHeader, U32Packet, WireError, COMMAND_HEADER_LEN, EMPTY_PACKET_LEN,
+    MAGIC_COMMAND_DATA, MAGIC_COMMAND_HEADER, MAGIC_RESULT_DATA, MAGIC_RESULT_HEADER,
+    MAGIC_STREAM_HEADER, MAGIC_STREAM_SETUP, MAX_HEADER_LEN, PACKET_OVERHEAD, U32_PACKET_LEN,
+};
+
+/// The reference timings and limits (PROTOCOL.md), taken by every zero field of [`Config`].
+pub mod defaults {
+    /// First short timeout of the master (ms).
+    pub const MASTER_SHORT_TIMEOUT_MS: u32 = 3;
+    /// First short timeout of the slave (ms).
+    pub const SLAVE_SHORT_TIMEOUT_MS: u32 = 2;
+    /// Timeout for a data packet, COMMAND_DATA or RESULT_DATA (ms).
+    pub const LONG_TIMEOUT_MS: u32 = 5000;
+    /// Longest argument, result or stream frame accepted.
+    pub const MAX_DATA_LEN: u32 = 65536;
+    /// Largest stream queue depth the writer accepts (1 on I2C and SPI).
+    pub const MAX_QUEUE_DEPTH: u32 = 255;
+    /// Stream setup, header and ack waits (ms).
+    pub const STREAM_TIMEOUT_MS: u32 = 1000;
+}
+
+/// Which side of the link the engine plays. It sets the short timeout's start and growth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    Master = 0,
+    Slave = 1,
+}
+
+/// Timing and limits; zero fields take the [`defaults`]. Same layout as `omv_rpc_config_t`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Config {
+    pub short_timeout_ms: u32,
+    pub long_timeout_ms: u32,
+    pub max_argument_len: u32,
+    pub max_result_len: u32,
+    pub max_frame_len: u32,
+    pub max_queue_depth: u32,
+    pub stream_timeout_ms: u32,
+}
+
+impl Config {
+    /// This configuration with every zero field replaced by its default for `role`.
+    pub fn resolved(self, role: Role) -> Config {
+        let or = |v: u32, d: u32| if v == 0 { d } else { v };
+        let short = match role {
+            Role::Master => defaults::MASTER_SHORT_TIMEOUT_MS,
+            Role::Slave => defaults::SLAVE_SHORT_TIMEOUT_MS,
+        };
+        Config {
+            short_timeout_ms: or(self.short_timeout_ms, short),
+            long_timeout_ms: or(self.long_timeout_ms, defaults::LONG_TIMEOUT_MS),
+            max_argument_len: or(self.max_argument_len, defaults::MAX_DATA_LEN),
+            max_result_len: or(self.max_result_len, defaults::MAX_DATA_LEN),
+            max_frame_len: or(self.max_frame_len, defaults::MAX_DATA_LEN),
+            max_queue_depth: or(self.max_queue_depth, defaults::MAX_QUEUE_DEPTH),
+            stream_timeout_ms: or(self.stream_timeout_ms, defaults::STREAM_TIMEOUT_MS),
+        }
+    }
+}
+
+/// Which packet an action moves (`OMV_RPC_PACKET_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Packet {
+    None = 0,
+    CommandHeader = 1,
+    CommandData = 2,
+    ResultHeader = 3,
+    ResultData = 4,
+    StreamSetup = 5,
+    StreamHeader = 6,
+    StreamFrame = 7,
+    StreamAck = 8,
+}
+
+/// How an operation ended (`OMV_RPC_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Status {
+    /// Call returned a result / command served / stream ended by the peer.
+    Ok = 0,
+    /// Master: phase 1 (command) ran out of send_timeout.
+    SendTimeout = 1,
+    /// Master: phase 2 (result) ran out of recv_timeout.
+    RecvTimeout = 2,
+    /// Slave: no command within recv_timeout.
+    NoCommand = 3,
+    /// Slave: the master did not take the result within send_timeout (or the caller
+    /// completed DISPATCH with a failure).
+    ResultNotTaken = 4,
+    /// Stream: a setup, header, frame or ack did not come in time.
+    StreamTimeout = 5,
+    /// Stream: setup or header with a wrong magic or crc.
+    StreamBadPacket = 6,
+    /// Stream writer: ack byte off the LFSR sequence.
+    StreamBadAck = 7,
+    /// Stream reader: frame longer than max_frame_len.
+    StreamTooLong = 8,
+    /// Stream: the caller stopped it (failure on DELIVER or PRODUCE).
+    StreamStopped = 9,
+    /// Stream: a send or receive reported an error.
+    TransportError = 10,
+    /// A start while another operation is running.
+    Busy = 11,
+    /// The caller passed a packet buffer shorter than 4 bytes, or a receive buffer whose
+    /// length is not the one asked for.
+    BadBuffer = 12,
+}
+
+/// Why the last failed attempt failed (`OMV_RPC_REASON_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Reason {
+    None = 0,
+    /// A packet did not arrive (whole) in time.
+    Timeout = 1,
+    BadMagic = 2,
+    BadCrc = 3,
+    /// A length field above the caller's limit.
+    TooLong = 4,
+    /// The caller reported a transport error.
+    Transport = 5,
+}
+
+/// What the caller reports for the action it carried out (`OMV_RPC_IO_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoStatus {
+    Ok,
+    /// Fewer bytes than asked for before the timeout.
+    Timeout,
+    /// Transport error, or no memory for a data packet; on DELIVER/PRODUCE/DISPATCH: stop.
+    Error,
+}
+
+/// Counters since [`Engine::new`] or [`Engine::stats_reset`]. Same layout as `omv_rpc_stats_t`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Stats {
+    pub packets_sent: u32,
+    /// Valid packets (and stream frames and ack bytes).
+    pub packets_received: u32,
+    pub bad_magic: u32,
+    pub bad_crc: u32,
+    /// Length fields over the caller's limit.
+    pub too_long: u32,
+    /// Receives that timed out.
+    pub timeouts: u32,
+    pub transport_errors: u32,
+    /// Attempts after the first, in any phase.
+    pub retries: u32,
+    pub calls_ok: u32,
+    pub calls_failed: u32,
+    pub send_phase_timeouts: u32,
+    pub recv_phase_timeouts: u32,
+    pub commands_served: u32,
+    pub stream_frames: u32,
+}
+
+/// What ended the last operation that did not end OK, and the last attempt failure in it.
+/// Same layout as `omv_rpc_error_t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct LastError {
+    pub status: Status,
+    /// The last packet that failed.
+    pub packet: Packet,
+    pub reason: Reason,
+    /// Attempts made in the phase that failed.
+    pub attempts: u32,
+}
+
+impl Default for LastError {
+    fn default() -> Self {
+        LastError { status: Status::Ok, packet: Packet::None, reason: Reason::None, attempts: 0 }
+    }
+}
+
+/// What the engine wants next. Slices borrow from the engine (its header buffers or the
+/// caller buffers it holds) until the next [`Engine::complete`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Io<'e> {
+    /// The operation ended (or none ran): how.
+    Done(Status),
+    /// Drop all pending input, then `complete(Ok)`.
+    Flush,
+    /// Write `data` within `timeout_ms`; complete with Ok, Timeout or Error.
+    Send { packet: Packet, timeout_ms: u32, data: &'e [u8] },
+    /// Read exactly `len` bytes within `timeout_ms`: into `into` when it is given (then
+    /// `complete(status, None)`), else into a buffer of the caller's own of `len` bytes that it
+    /// passes to `complete` (a data packet or stream frame, whose memory the caller owns).
+    Recv { packet: Packet, timeout_ms: u32, len: usize, into: Option<&'e mut [u8]> },
+    /// Slave: run the callback named by `name_hash` on `argument`; complete with the result
+    /// packet: a buffer of result length + 4 whose `[2, len - 2)` holds the result (the engine
+    /// frames it in place). An unknown name is answered with an empty result (4 bytes).
+    Dispatch { name_hash: u32, argument: &'e [u8] },
+    /// Stream reader: hand `frame` to the callback; `complete(Ok)`, or `Error` to stop.
+    Deliver { frame: &'e [u8] },
+    /// Stream writer: complete with the next frame (sent raw), or with `Error` to stop.
+    Produce,
+}
+
+impl Io<'_> {
+    /// The `OMV_RPC_ACTION_*` number of this action.
+    pub fn action(&self) -> u32 {
+        match self {
+            Io::Done(_) => 0,
+            Io::Flush => 1,
+            Io::Send { .. } => 2,
+            Io::Recv { .. } => 3,
+            Io::Dispatch { .. } => 4,
+            Io::Deliver { .. } => 5,
+            Io::Produce => 6,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    Call,
+    Serve,
+    StreamReader,
+    StreamWriter,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Master phase 1 / slave waiting for a command (the four COMMAND packets).
+    Command,
+    /// Master phase 2 / slave sending the result (the four RESULT packets).
+    Result,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Idle,
+    Done,
+    /// The start of every attempt of a call or a turn.
+    Flush,
+    // Master call.
+    SendCommandHeader,
+    RecvCommandHeaderAck,
+    SendCommandData,
+    RecvCommandDataAck,
+    SendResultHeaderRequest,
+    RecvResultHeader,
+    SendResultDataRequest,
+    RecvResultData,
+    // Slave turn.
+    RecvCommandHeader,
+    SendCommandHeaderAck,
+    RecvCommandData,
+    SendCommandDataAck,
+    Dispatch,
+    RecvResultHeaderRequest,
+    SendResultHeader,
+    RecvResultDataRequest,
+    SendResultData,
+    // Stream reader.
+    SendStreamSetup,
+    RecvStreamHeader,
+    RecvStreamFrame,
+    Deliver,
+    SendStreamAck,
+    // Stream writer.
+    RecvStreamSetup,
+    RecvStreamAck,
+    Produce,
+    SendStreamHeader,
+    SendStreamFrame,
+}
+
+/// The caller's buffers the engine holds: anything that is a mutable byte slice
+/// (`&mut [u8]`, `Vec<u8>`, `[u8; N]`, or the C glue's raw buffers).
+pub trait Buffer: AsRef<[u8]> + AsMut<[u8]> {}
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Buffer for T {}
+
+/// One protocol engine: a master (calls, streams) or a slave (turns, streams).
+///
+/// It owns no memory but small header buffers; data packets and frames live in caller
+/// buffers of type `B` that the engine holds from the moment they are handed in until the
+/// next operation starts (take them back with [`Engine::take_incoming`] and
+/// [`Engine::take_outgoing`]).
+pub struct Engine<B: Buffer> {
+    config: Config,
+    stats: Stats,
+    last_error: LastError,
+    /// The command data packet (master), the result packet (slave), the frame (writer).
+    outgoing: Option<B>,
+    /// The result packet (master), the command data packet (slave), the frame (reader).
+    incoming: Option<B>,
+    phase_start: u32,
+    phase_timeout: u32,
+    short_timeout: u32,
+    /// recv_timeout (master) or send_timeout (slave) for the second phase.
+    result_phase_timeout: u32,
+    /// read_timeout_ms (reader) or write_timeout_ms (writer) for raw frames.
+    frame_timeout: u32,
+    attempts: u32,
+    name_hash: u32,
+    /// Argument, result or frame length of the data packet in flight.
+    data_len: u32,
+    queue_depth: u32,
+    credits: u32,
+    role: Role,
+    op: Op,
+    phase: Phase,
+    step: Step,
+    status: Status,
+    fail_packet: Packet,
+    fail_reason: Reason,
+    lfsr: AckLfsr,
+    tx_len: u8,
+    tx: [u8; MAX_HEADER_LEN],
+    rx: [u8; MAX_HEADER_LEN],
+}
+
+fn grow(role: Role, t: u32, cap: u32) -> u32 {
+    let grown = match role {
+        // The reference cam master: t * 4 // 3 (the Arduino library uses x1.5).
+        Role::Master => (u64::from(t) * 4 / 3).min(u64::from(u32::MAX)) as u32,
+        Role::Slave => t.saturating_add(1),
+    };
+    grown.min(cap)
+}
+
+impl<B: Buffer> Engine<B> {
+    /// An idle engine. Zero fields of `config` take the reference defaults for `role`.
+    pub fn new(role: Role, config: Config) -> Self {
+        Engine {
+            config: config.resolved(role),
+            stats: Stats::default(),
+            last_error: LastError::default(),
+            outgoing: None,
+            incoming: None,
+            phase_start: 0,
+            phase_timeout: 0,
+            short_timeout: 0,
+            result_phase_timeout: 0,
+            frame_timeout: 0,
+            attempts: 0,
+            name_hash: 0,
+            data_len: 0,
+            queue_depth: 0,
+            credits: 0,
+            role,
+            op: Op::Call,
+            phase: Phase::Command,
+            step: Step::Idle,
+            status: Status::Ok,
+            fail_packet: Packet::None,
+            fail_reason: Reason::None,
+            lfsr: AckLfsr::START,
+            tx_len: 0,
+            tx: [0; MAX_HEADER_LEN],
+            rx: [0; MAX_HEADER_LEN],
+        }
+    }
+
+    /// The configuration in force (defaults filled in).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// True while an operation runs (poll() says anything but Done).
+    pub fn is_busy(&self) -> bool {
+        !matches!(self.step, Step::Idle | Step::Done)
+    }
+
+    /// The short timeout the next short wait will use (ms).
+    pub fn short_timeout(&self) -> u32 {
+        self.short_timeout
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn stats_reset(&mut self) {
+        self.stats = Stats::default();
+    }
+
+    pub fn last_error(&self) -> LastError {
+        self.last_error
+    }
+
+    /// Master: start one call. `command_data_packet` holds the argument at
+    /// `[2, len - 2)`; the engine frames it in place. Returns `Ok`, `Busy`, or `BadBuffer`
+    /// (shorter than 4 bytes, or an argument over 4 GiB).
+    pub fn call_start(
+        &mut self,
+        name_hash: u32,
+        mut command_data_packet: B,
+        send_timeout_ms: u32,
+        recv_timeout_ms: u32,
+        now: u32,
+    ) -> Status {
+        if self.is_busy() {
+            return Status::Busy;
+        }
+        let Some(argument_len) = payload_len(command_data_packet.as_ref().len()) else {
+            return Status::BadBuffer;
+        };
+        wire::frame(MAGIC_COMMAND_DATA, command_data_packet.as_mut());
+        self.begin_op(Op::Call);
+        self.outgoing = Some(command_data_packet);
+        self.name_hash = name_hash;
+        self.data_len = argument_len;
+        self.result_phase_timeout = recv_timeout_ms;
+        self.start_phase(Phase::Command, send_timeout_ms, now);
+        Status::Ok
+    }
+
+    /// Master: the result length of the call that just ended OK (0 otherwise).
+    pub fn result_len(&self) -> u32 {
+        if self.op == Op::Call && self.step == Step::Done && self.status == Status::Ok {
+            self.data_len
+        } else {
+            0
+        }
+    }
+
+    /// Master: the result of the call that just ended OK.
+    pub fn result(&self) -> Option<&[u8]> {
+        if self.op != Op::Call || self.step != Step::Done || self.status != Status::Ok {
+            return None;
+        }
+        let packet = self.incoming.as_ref()?.as_ref();
+        packet.get(2..packet.len().checked_sub(2)?)
+    }
+
+    /// Slave: start one turn of loop(): wait up to `recv_timeout_ms` for a command, DISPATCH
+    /// it, then send the result within `send_timeout_ms`.
+    pub fn serve_start(&mut self, recv_timeout_ms: u32, send_timeout_ms: u32, now: u32) -> Status {
+        if self.is_busy() {
+            return Status::Busy;
+        }
+        self.begin_op(Op::Serve);
+        self.result_phase_timeout = send_timeout_ms;
+        self.start_phase(Phase::Command, recv_timeout_ms, now);
+        Status::Ok
+    }
+
+    /// Stream reader: send STREAM_SETUP(queue_depth), then receive frames until an error,
+    /// a timeout, or the caller stops at DELIVER.
+    pub fn stream_reader_start(&mut self, queue_depth: u32, read_timeout_ms: u32, _now: u32) -> Status {
+        if self.is_busy() {
+            return Status::Busy;
+        }
+        self.begin_op(Op::StreamReader);
+        self.frame_timeout = read_timeout_ms;
+        self.queue_depth = queue_depth;
+        self.set_tx(&U32Packet::stream_setup(queue_depth).emit());
+        self.step = Step::SendStreamSetup;
+        Status::Ok
+    }
+
+    /// Stream writer: wait for STREAM_SETUP, then send frames (PRODUCE) under the credit
+    /// rule until an error, a timeout, a bad ack byte, or the caller stops at PRODUCE.
+    pub fn stream_writer_start(&mut self, write_timeout_ms: u32, _now: u32) -> Status {
+        if self.is_busy() {
+            return Status::Busy;
+        }
+        self.begin_op(Op::StreamWriter);
+        self.frame_timeout = write_timeout_ms;
+        self.step = Step::RecvStreamSetup;
+        Status::Ok
+    }
+
+    /// Abandon the running operation; the engine is idle and reusable. Buffers it held are
+    /// dropped. poll() then says Done with the status of the last operation that ended.
+    pub fn abort(&mut self) {
+        self.step = Step::Idle;
+        self.outgoing = None;
+        self.incoming = None;
+    }
+
+    /// Takes back the caller buffer last received into (result packet, command data packet,
+    /// reader frame), unless the engine still needs it (at DISPATCH or DELIVER).
+    pub fn take_incoming(&mut self) -> Option<B> {
+        match self.step {
+            Step::Dispatch | Step::Deliver => None,
+            _ => self.incoming.take(),
+        }
+    }
+
+    /// Takes back the caller buffer last sent from (command data packet, result packet,
+    /// writer frame) when the engine no longer needs it: after Done, or at PRODUCE.
+    pub fn take_outgoing(&mut self) -> Option<B> {
+        match self.step {
+            Step::Idle | Step::Done | Step::Produce => self.outgoing.take(),
+            _ => None,
+        }
+    }
+
+    /// What the engine wants next. Calling it again before [`Engine::complete`] gives the
+    /// same answer; it changes nothing.
+    pub fn poll(&mut self, _now: u32) -> Io<'_> {
+        let short = self.short_timeout;
+        let long = self.config.long_timeout_ms;
+        let stream = self.config.stream_timeout_ms;
+        let frame = self.frame_timeout;
+        let data_packet_len = self.data_len as usize + PACKET_OVERHEAD;
+        let tx_len = usize::from(self.tx_len);
+        fn send_tx(tx: &[u8; MAX_HEADER_LEN], tx_len: usize, packet: Packet, timeout_ms: u32) -> Io<'_> {
+            Io::Send { packet, timeout_ms, data: &tx[..tx_len.min(MAX_HEADER_LEN)] }
+        }
+        match self.step {
+            Step::Idle | Step::Done => Io::Done(self.status),
+            Step::Flush => Io::Flush,
+            // Master call.
+            Step::SendCommandHeader => send_tx(&self.tx, tx_len, Packet::CommandHeader, short),
+            Step::RecvCommandHeaderAck => recv_rx(&mut self.rx, Packet::CommandHeader, short, EMPTY_PACKET_LEN),
+            Step::SendCommandData => Io::Send {
+                packet: Packet::CommandData,
+                timeout_ms: long,
+                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
+            },
+            Step::RecvCommandDataAck => recv_rx(&mut self.rx, Packet::CommandData, short, EMPTY_PACKET_LEN),
+            Step::SendResultHeaderRequest => send_tx(&self.tx, tx_len, Packet::ResultHeader, short),
+            Step::RecvResultHeader => recv_rx(&mut self.rx, Packet::ResultHeader, short, U32_PACKET_LEN),
+            Step::SendResultDataRequest => send_tx(&self.tx, tx_len, Packet::ResultData, short),
+            Step::RecvResultData => Io::Recv { packet: Packet::ResultData, timeout_ms: long, len: data_packet_len, into: None },
+            // Slave turn.
+            Step::RecvCommandHeader => recv_rx(&mut self.rx, Packet::CommandHeader, short, COMMAND_HEADER_LEN),
+            Step::SendCommandHeaderAck => send_tx(&self.tx, tx_len, Packet::CommandHeader, short),
+            Step::RecvCommandData => Io::Recv { packet: Packet::CommandData, timeout_ms: long, len: data_packet_len, into: None },
+            Step::SendCommandDataAck => send_tx(&self.tx, tx_len, Packet::CommandData, short),
+            Step::Dispatch => Io::Dispatch {
+                name_hash: self.name_hash,
+                argument: self
+                    .incoming
+                    .as_ref()
+                    .and_then(|b| b.as_ref().get(2..2 + self.data_len as usize))
+                    .unwrap_or(&[]),
+            },
+            Step::RecvResultHeaderRequest => recv_rx(&mut self.rx, Packet::ResultHeader, short, EMPTY_PACKET_LEN),
+            Step::SendResultHeader => send_tx(&self.tx, tx_len, Packet::ResultHeader, short),
+            Step::RecvResultDataRequest => recv_rx(&mut self.rx, Packet::ResultData, short, EMPTY_PACKET_LEN),
+            Step::SendResultData => Io::Send {
+                packet: Packet::ResultData,
+                timeout_ms: long,
+                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
+            },
+            // Stream reader.
+            Step::SendStreamSetup => send_tx(&self.tx, tx_len, Packet::StreamSetup, stream),
+            Step::RecvStreamHeader => recv_rx(&mut self.rx, Packet::StreamHeader, stream, U32_PACKET_LEN),
+            Step::RecvStreamFrame => Io::Recv {
+                packet: Packet::StreamFrame,
+                timeout_ms: frame,
+                len: self.data_len as usize,
+                into: None,
+            },
+            Step::Deliver => Io::Deliver {
+                frame: self
+                    .incoming
+                    .as_ref()
+                    .and_then(|b| b.as_ref().get(..self.data_len as usize))
+                    .unwrap_or(&[]),
+            },
+            Step::SendStreamAck => send_tx(&self.tx, tx_len, Packet::StreamAck, stream),
+            // Stream writer.
+            Step::RecvStreamSetup => recv_rx(&mut self.rx, Packet::StreamSetup, stream, U32_PACKET_LEN),
+            Step::RecvStreamAck => recv_rx(&mut self.rx, Packet::StreamAck, stream, 1),
+            Step::Produce => Io::Produce,
+            Step::SendStreamHeader => send_tx(&self.tx, tx_len, Packet::StreamHeader, stream),
+            Step::SendStreamFrame => Io::Send {
+                packet: Packet::StreamFrame,
+                timeout_ms: frame,
+                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
+            },
+        }
+    }
+
+    /// Reports how the action poll() asked for went. `buf` is the caller's buffer for a
+    /// receive into the caller's memory (its length must be the one asked for), the result
+    /// packet at DISPATCH, the frame at PRODUCE; otherwise `None`. Ignored when idle or done.
+    pub fn complete(&mut self, now: u32, status: IoStatus, buf: Option<B>) {
+        match self.step {
+            Step::Idle | Step::Done => {}
+            Step::Flush => self.after_flush(),
+            // Master call, phase 1.
+            Step::SendCommandHeader => {
+                if self.sent(status, Packet::CommandHeader) {
+                    self.step = Step::RecvCommandHeaderAck;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvCommandHeaderAck => {
+                if self.received_packet(status, MAGIC_COMMAND_HEADER, EMPTY_PACKET_LEN, Packet::CommandHeader) {
+                    self.step = Step::SendCommandData;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::SendCommandData => {
+                if self.sent(status, Packet::CommandData) {
+                    self.step = Step::RecvCommandDataAck;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvCommandDataAck => {
+                if self.received_packet(status, MAGIC_COMMAND_DATA, EMPTY_PACKET_LEN, Packet::CommandData) {
+                    let t = self.result_phase_timeout;
+                    self.start_phase(Phase::Result, t, now);
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            // Master call, phase 2.
+            Step::SendResultHeaderRequest => {
+                if self.sent(status, Packet::ResultHeader) {
+                    self.step = Step::RecvResultHeader;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvResultHeader => {
+                let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
+                match header.and_then(|len| self.length_within(len, self.config.max_result_len, Packet::ResultHeader)) {
+                    Some(len) => {
+                        self.data_len = len;
+                        self.set_tx(&wire::empty_packet(MAGIC_RESULT_DATA));
+                        self.step = Step::SendResultDataRequest;
+                    }
+                    None => self.attempt_failed(now),
+                }
+            }
+            Step::SendResultDataRequest => {
+                if self.sent(status, Packet::ResultData) {
+                    self.step = Step::RecvResultData;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvResultData => match self.received_data_packet(status, buf, MAGIC_RESULT_DATA, Packet::ResultData) {
+                Some(true) => {
+                    self.stats.calls_ok += 1;
+                    self.finish(Status::Ok);
+                }
+                Some(false) => self.attempt_failed(now),
+                None => self.finish(Status::BadBuffer),
+            },
+            // Slave turn, phase A (command).
+            Step::RecvCommandHeader => {
+                let header = if self.received(status, Packet::CommandHeader) {
+                    self.parse_rx(Packet::CommandHeader, |rx| CommandHeader::parse(&rx[..COMMAND_HEADER_LEN]))
+                } else {
+                    None
+                };
+                match header.and_then(|h| {
+                    self.length_within(h.argument_len, self.config.max_argument_len, Packet::CommandHeader)
+                        .map(|len| (h.name_hash, len))
+                }) {
+                    Some((name_hash, len)) => {
+                        self.name_hash = name_hash;
+                        self.data_len = len;
+                        self.set_tx(&wire::empty_packet(MAGIC_COMMAND_HEADER));
+                        self.step = Step::SendCommandHeaderAck;
+                    }
+                    None => self.attempt_failed(now),
+                }
+            }
+            Step::SendCommandHeaderAck => {
+                if self.sent(status, Packet::CommandHeader) {
+                    self.step = Step::RecvCommandData;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvCommandData => match self.received_data_packet(status, buf, MAGIC_COMMAND_DATA, Packet::CommandData) {
+                Some(true) => {
+                    self.set_tx(&wire::empty_packet(MAGIC_COMMAND_DATA));
+                    self.step = Step::SendCommandDataAck;
+                }
+                Some(false) => self.attempt_failed(now),
+                None => self.finish(Status::BadBuffer),
+            },
+            Step::SendCommandDataAck => {
+                if self.sent(status, Packet::CommandData) {
+                    self.step = Step::Dispatch;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::Dispatch => match (status, buf) {
+                (IoStatus::Ok, Some(mut result_packet)) => match payload_len(result_packet.as_ref().len()) {
+                    Some(len) => {
+                        wire::frame(MAGIC_RESULT_DATA, result_packet.as_mut());
+                        self.outgoing = Some(result_packet);
+                        self.data_len = len;
+                        let t = self.result_phase_timeout;
+                        self.start_phase(Phase::Result, t, now);
+                    }
+                    None => self.finish(Status::BadBuffer),
+                },
+                (IoStatus::Ok, None) => self.finish(Status::BadBuffer),
+                _ => {
+                    self.fail_packet = Packet::ResultData;
+                    self.fail_reason = Reason::None;
+                    self.finish(Status::ResultNotTaken);
+                }
+            },
+            // Slave turn, phase B (result).
+            Step::RecvResultHeaderRequest => {
+                if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
+                    self.set_tx(&U32Packet::result_header(self.data_len).emit());
+                    self.step = Step::SendResultHeader;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::SendResultHeader => {
+                if self.sent(status, Packet::ResultHeader) {
+                    self.step = Step::RecvResultDataRequest;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvResultDataRequest => {
+                if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
+                    self.step = Step::SendResultData;
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::SendResultData => {
+                if self.sent(status, Packet::ResultData) {
+                    self.stats.commands_served += 1;
+                    self.finish(Status::Ok);
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            // Stream reader.
+            Step::SendStreamSetup => {
+                if self.sent(status, Packet::StreamSetup) {
+                    self.step = Step::RecvStreamHeader;
+                } else {
+                    self.stream_failed();
+                }
+            }
+            Step::RecvStreamHeader => {
+                if !self.received(status, Packet::StreamHeader) {
+                    return self.stream_failed();
+                }
+                let Some(header) = self.parse_rx(Packet::StreamHeader, |rx| {
+                    U32Packet::parse(MAGIC_STREAM_HEADER, &rx[..U32_PACKET_LEN])
+                }) else {
+                    return self.finish(Status::StreamBadPacket);
+                };
+                if header.value > self.config.max_frame_len {
+                    self.stats.too_long += 1;
+                    self.set_failure(Packet::StreamHeader, Reason::TooLong);
+                    return self.finish(Status::StreamTooLong);
+                }
+                self.data_len = header.value;
+                self.incoming = None;
+                // A zero-length frame has no bytes to read.
+                self.step = if header.value == 0 { Step::Deliver } else { Step::RecvStreamFrame };
+            }
+            Step::RecvStreamFrame => {
+                if !self.received(status, Packet::StreamFrame) {
+                    return self.stream_failed();
+                }
+                match buf {
+                    Some(frame) if frame.as_ref().len() == self.data_len as usize => {
+                        self.stats.packets_received += 1;
+                        self.incoming = Some(frame);
+                        self.step = Step::Deliver;
+                    }
+                    _ => self.finish(Status::BadBuffer),
+                }
+            }
+            Step::Deliver => {
+                if status == IoStatus::Ok {
+                    self.stats.stream_frames += 1;
+                    let ack = self.lfsr.0;
+                    self.lfsr.advance();
+                    self.set_tx(&[ack]);
+                    self.step = Step::SendStreamAck;
+                } else {
+                    self.set_failure(Packet::StreamFrame, Reason::None);
+                    self.finish(Status::StreamStopped);
+                }
+            }
+            Step::SendStreamAck => {
+                if self.sent(status, Packet::StreamAck) {
+                    self.step = Step::RecvStreamHeader;
+                } else {
+                    self.stream_failed();
+                }
+            }
+            // Stream writer.
+            Step::RecvStreamSetup => {
+                if !self.received(status, Packet::StreamSetup) {
+                    return self.stream_failed();
+                }
+                let Some(setup) = self.parse_rx(Packet::StreamSetup, |rx| {
+                    U32Packet::parse(MAGIC_STREAM_SETUP, &rx[..U32_PACKET_LEN])
+                }) else {
+                    return self.finish(Status::StreamBadPacket);
+                };
+                self.queue_depth = setup.value.clamp(1, self.config.max_queue_depth.max(1));
+                self.credits = self.queue_depth;
+                self.next_frame();
+            }
+            Step::RecvStreamAck => {
+                if !self.received(status, Packet::StreamAck) {
+                    return self.stream_failed();
+                }
+                if self.rx[0] != self.lfsr.0 {
+                    self.set_failure(Packet::StreamAck, Reason::None);
+                    return self.finish(Status::StreamBadAck);
+                }
+                self.stats.packets_received += 1;
+                self.lfsr.advance();
+                self.credits += 1;
+                self.step = Step::Produce;
+            }
+            Step::Produce => {
+                if status != IoStatus::Ok {
+                    self.set_failure(Packet::StreamFrame, Reason::None);
+                    return self.finish(Status::StreamStopped);
+                }
+                let len = buf.as_ref().map_or(0, |b| b.as_ref().len());
+                let Ok(len) = u32::try_from(len) else {
+                    return self.finish(Status::BadBuffer);
+                };
+                self.outgoing = buf;
+                self.data_len = len;
+                self.set_tx(&U32Packet::stream_header(len).emit());
+                self.step = Step::SendStreamHeader;
+            }
+            Step::SendStreamHeader => {
+                if !self.sent(status, Packet::StreamHeader) {
+                    return self.stream_failed();
+                }
+                if self.data_len == 0 {
+                    self.frame_sent();
+                } else {
+                    self.step = Step::SendStreamFrame;
+                }
+            }
+            Step::SendStreamFrame => {
+                if self.sent(status, Packet::StreamFrame) {
+                    self.frame_sent();
+                } else {
+                    self.stream_failed();
+                }
+            }
+        }
+    }
+
+    // ----- operations and phases -----
+
+    fn begin_op(&mut self, op: Op) {
+        self.op = op;
+        self.outgoing = None;
+        self.incoming = None;
+        self.data_len = 0;
+        self.attempts = 1;
+        self.lfsr = AckLfsr::START;
+        self.fail_packet = Packet::None;
+        self.fail_reason = Reason::None;
+    }
+
+    fn start_phase(&mut self, phase: Phase, timeout: u32, now: u32) {
+        self.phase = phase;
+        self.phase_start = now;
+        self.phase_timeout = timeout;
+        self.short_timeout = self.config.short_timeout_ms;
+        self.attempts = 0;
+        self.begin_attempt(now);
+    }
+
+    /// The reference's `while elapsed(phase_start) < phase_timeout: attempt`: checked only
+    /// between attempts, so an attempt in progress may overrun the phase.
+    fn begin_attempt(&mut self, now: u32) {
+        if now.wrapping_sub(self.phase_start) >= self.phase_timeout {
+            return self.phase_expired();
+        }
+        self.attempts += 1;
+        if self.attempts > 1 {
+            self.stats.retries += 1;
+        }
+        self.step = Step::Flush;
+    }
+
+    fn attempt_failed(&mut self, now: u32) {
+        self.short_timeout = grow(self.role, self.short_timeout, self.phase_timeout);
+        self.begin_attempt(now);
+    }
+
+    fn after_flush(&mut self) {
+        self.step = match (self.op, self.phase) {
+            (Op::Call, Phase::Command) => {
+                self.set_tx(&CommandHeader { name_hash: self.name_hash, argument_len: self.data_len }.emit());
+                Step::SendCommandHeader
+            }
+            (Op::Call, Phase::Result) => {
+                self.set_tx(&wire::empty_packet(MAGIC_RESULT_HEADER));
+                Step::SendResultHeaderRequest
+            }
+            (Op::Serve, Phase::Command) => Step::RecvCommandHeader,
+            (Op::Serve, Phase::Result) => Step::RecvResultHeaderRequest,
+            // Streams do not flush.
+            _ => self.step,
+        };
+    }
+
+    fn phase_expired(&mut self) {
+        let status = match (self.op, self.phase) {
+            (Op::Call, Phase::Command) => {
+                self.stats.send_phase_timeouts += 1;
+                Status::SendTimeout
+            }
+            (Op::Call, Phase::Result) => {
+                self.stats.recv_phase_timeouts += 1;
+                Status::RecvTimeout
+            }
+            (_, Phase::Command) => Status::NoCommand,
+            (_, Phase::Result) => Status::ResultNotTaken,
+        };
+        if self.op == Op::Call {
+            self.stats.calls_failed += 1;
+        }
+        self.finish(status);
+    }
+
+    fn finish(&mut self, status: Status) {
+        self.step = Step::Done;
+        self.status = status;
+        if status != Status::Ok {
+            self.last_error = LastError {
+                status,
+                packet: self.fail_packet,
+                reason: self.fail_reason,
+                attempts: self.attempts,
+            };
+        }
+    }
+
+    fn stream_failed(&mut self) {
+        let status = if self.fail_reason == Reason::Transport {
+            Status::TransportError
+        } else {
+            Status::StreamTimeout
+        };
+        self.finish(status);
+    }
+
+    fn next_frame(&mut self) {
+        self.step = if self.credits <= self.queue_depth / 2 { Step::RecvStreamAck } else { Step::Produce };
+    }
+
+    fn frame_sent(&mut self) {
+        self.credits = self.credits.saturating_sub(1);
+        self.stats.stream_frames += 1;
+        self.next_frame();
+    }
+
+    // ----- packets -----
+
+    fn set_tx(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(MAX_HEADER_LEN);
+        self.tx[..n].copy_from_slice(&bytes[..n]);
+        self.tx_len = n as u8;
+    }
+
+    fn set_failure(&mut self, packet: Packet, reason: Reason) {
+        self.fail_packet = packet;
+        self.fail_reason = reason;
+    }
+
+    /// Accounts for a send; false if it failed (the failure is recorded).
+    fn sent(&mut self, status: IoStatus, packet: Packet) -> bool {
+        match status {
+            IoStatus::Ok => {
+                self.stats.packets_sent += 1;
+                true
+            }
+            IoStatus::Timeout => {
+                self.set_failure(packet, Reason::Timeout);
+                false
+            }
+            IoStatus::Error => {
+                self.stats.transport_errors += 1;
+                self.set_failure(packet, Reason::Transport);
+                false
+            }
+        }
+    }
+
+    /// Accounts for a receive that did not arrive whole; true if it did.
+    fn received(&mut self, status: IoStatus, packet: Packet) -> bool {
+        match status {
+            IoStatus::Ok => true,
+            IoStatus::Timeout => {
+                self.stats.timeouts += 1;
+                self.set_failure(packet, Reason::Timeout);
+                false
+            }
+            IoStatus::Error => {
+                self.stats.transport_errors += 1;
+                self.set_failure(packet, Reason::Transport);
+                false
+            }
+        }
+    }
+
+    fn wire_error(&mut self, packet: Packet, e: WireError) {
+        let reason = match e {
+            WireError::BadMagic => {
+                self.stats.bad_magic += 1;
+                Reason::BadMagic
+            }
+            WireError::BadCrc => {
+                self.stats.bad_crc += 1;
+                Reason::BadCrc
+            }
+            WireError::Truncated => Reason::Timeout,
+        };
+        self.set_failure(packet, reason);
+    }
+
+    /// Parses the header in `rx`, counting a valid packet or recording why it is not.
+    fn parse_rx<T>(&mut self, packet: Packet, parse: impl FnOnce(&[u8; MAX_HEADER_LEN]) -> Result<T, WireError>) -> Option<T> {
+        match parse(&self.rx) {
+            Ok(v) => {
+                self.stats.packets_received += 1;
+                Some(v)
+            }
+            Err(e) => {
+                self.wire_error(packet, e);
+                None
+            }
+        }
+    }
+
+    /// A small packet of `len` bytes in `rx` that must carry `magic`.
+    fn received_packet(&mut self, status: IoStatus, magic: u16, len: usize, packet: Packet) -> bool {
+        self.received(status, packet)
+            && self.parse_rx(packet, |rx| wire::check(magic, &rx[..len]).map(|_| ())).is_some()
+    }
+
+    /// The u32 of a RESULT_HEADER-shaped packet in `rx`.
+    fn received_u32(&mut self, status: IoStatus, magic: u16, packet: Packet) -> Option<u32> {
+        if !self.received(status, packet) {
+            return None;
+        }
+        self.parse_rx(packet, |rx| U32Packet::parse(magic, &rx[..U32_PACKET_LEN])).map(|p| p.value)
+    }
+
+    /// A length field checked against the caller's limit before any buffer is asked for.
+    fn length_within(&mut self, len: u32, limit: u32, packet: Packet) -> Option<u32> {
+        if len > limit || len.checked_add(PACKET_OVERHEAD as u32).is_none() {
+            self.stats.too_long += 1;
+            self.set_failure(packet, Reason::TooLong);
+            return None;
+        }
+        Some(len)
+    }
+
+    /// A data packet received into the caller's buffer: Some(true) valid, Some(false) the
+    /// attempt failed, None the caller broke the contract (no buffer or a wrong length).
+    fn received_data_packet(&mut self, status: IoStatus, buf: Option<B>, magic: u16, packet: Packet) -> Option<bool> {
+        if !self.received(status, packet) {
+            return Some(false);
+        }
+        let buf = buf?;
+        if buf.as_ref().len() != self.data_len as usize + PACKET_OVERHEAD {
+            return None;
+        }
+        let valid = match wire::check(magic, buf.as_ref()) {
+            Ok(_) => {
+                self.stats.packets_received += 1;
+                true
+            }
+            Err(e) => {
+                self.wire_error(packet, e);
+                false
+            }
+        };
+        self.incoming = Some(buf);
+        Some(valid)
+    }
+}
+
+fn recv_rx(rx: &mut [u8; MAX_HEADER_LEN], packet: Packet, timeout_ms: u32, len: usize) -> Io<'_> {
+    Io::Recv { packet, timeout_ms, len, into: Some(&mut rx[..len]) }
+}
+
+/// The payload length of a packet buffer of `len` bytes, if it is one (4 bytes or more, a
+/// payload that fits the u32 length fields).
+fn payload_len(len: usize) -> Option<u32> {
+    len.checked_sub(PACKET_OVERHEAD).and_then(|n| u32::try_from(n).ok())
+}

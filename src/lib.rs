@@ -1,0 +1,66 @@
+//! omv_rpc: the OpenMV `rpc` wire protocol engine (PROTOCOL.md), `no_std`, no allocator,
+//! sans-IO.
+//!
+//! # Layout
+//! - [`wire`]: magics, CRC-16/IBM-3740, the djb2-xor name hash, packets as views over bytes.
+//! - [`engine`]: the master call, slave turn, stream reader and writer state machine.
+//! - [`ffi`]: the C ABI of `include/omv_rpc.h` (`#[no_mangle] extern "C"`), over the same engine.
+//!
+//! # The safe Rust API (the C ABI's shape)
+//! ```
+//! use omv_rpc::{Config, Engine, Io, IoStatus, Role, Status};
+//!
+//! let mut master: Engine<Vec<u8>> = Engine::new(Role::Master, Config::default());
+//! // The argument goes at [2, len - 2) of a packet buffer; the engine frames it in place.
+//! let mut packet = vec![0u8; 3 + 4];
+//! packet[2..5].copy_from_slice(b"abc");
+//! let name_hash = omv_rpc::name_hash(b"echo");
+//! assert_eq!(master.call_start(name_hash, packet, 1000, 1000, 0), Status::Ok);
+//! let now = 0;
+//! match master.poll(now) {
+//!     Io::Flush => master.complete(now, IoStatus::Ok, None), // drop pending input
+//!     _ => unreachable!(),
+//! }
+//! // Then: Io::Send { data, timeout_ms, .. } -> write data, complete(Ok | Timeout | Error);
+//! // Io::Recv { len, into: Some(buf), .. } -> read len bytes into buf, complete(status, None);
+//! // Io::Recv { len, into: None, .. } -> read len bytes into a Vec of your own and
+//! //     complete(status, Some(vec)); ... until Io::Done(status); then master.result().
+//! assert!(matches!(master.poll(now), Io::Send { .. }));
+//! master.abort(); // idle and reusable
+//! ```
+//! - [`Engine::new`]`(role, config)`; zero config fields take the reference defaults.
+//! - [`Engine::call_start`] (master), [`Engine::serve_start`] (slave: one turn of `loop()`),
+//!   [`Engine::stream_reader_start`], [`Engine::stream_writer_start`]: `Ok` or `Busy`.
+//! - [`Engine::poll`]`(now)` → [`Io`]: what to do next. It has no side effects, so a
+//!   non-blocking caller may poll as often as it likes until it carries the action out.
+//! - [`Engine::complete`]`(now, status, buffer)`: how it went, with the caller's buffer where
+//!   one is due (a data packet received into the caller's memory, the result packet at
+//!   DISPATCH, the frame at PRODUCE).
+//! - [`Engine::abort`], [`Engine::stats`], [`Engine::last_error`], [`Engine::result`].
+//!
+//! The engine is generic over the caller's buffer type `B` (`Vec<u8>`, `&mut [u8]`, ...); the C
+//! ABI uses raw pointer buffers. Time is a wrapping u32 millisecond counter.
+//!
+//! # Features
+//! - `std`: link std (host Rust users, e.g. the Python package, and the tests). Without it the
+//!   crate provides its own panic handler, so that the static library links into firmware and
+//!   MicroPython native modules. Nothing in the engine panics on wire data.
+#![no_std]
+#![allow(non_camel_case_types)]
+#![allow(unsafe_op_in_unsafe_fn)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod engine;
+pub mod ffi;
+pub mod wire;
+
+pub use engine::{defaults, Buffer, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+pub use wire::{crc16, frame, name_hash};
+
+#[cfg(not(feature = "std"))]
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
+    loop {}
+}

@@ -1,0 +1,295 @@
+//! Byte-exact checks against the traces recorded from the reference implementation
+//! (tests/vectors/rpc-wire-vectors.json, a copy of shared/rpc-wire-vectors.json).
+
+mod support;
+
+use omv_rpc::ffi::*;
+use omv_rpc::{crc16, name_hash, Status};
+use support::*;
+
+#[test]
+fn every_recorded_crc() {
+    let v = vectors();
+    let cases = v.get("crc16").arr();
+    assert!(cases.len() >= 6);
+    for c in cases {
+        assert_eq!(crc16(&c.get("hex").hex()) as f64, c.get("crc").num(), "crc of {}", c.get("hex").str());
+    }
+}
+
+#[test]
+fn every_recorded_hash() {
+    let v = vectors();
+    let cases = v.get("hash").arr();
+    assert!(cases.len() >= 8);
+    for c in cases {
+        let name = c.get("name").str();
+        assert_eq!(name_hash(name.as_bytes()) as f64, c.get("hash").num(), "hash of {name:?}");
+    }
+}
+
+struct Recorded {
+    name: String,
+    argument: Vec<u8>,
+    registered: bool,
+    result: Vec<u8>,
+    master_to_slave: Vec<u8>,
+    slave_to_master: Vec<u8>,
+}
+
+fn recorded_calls() -> Vec<Recorded> {
+    vectors()
+        .get("calls")
+        .arr()
+        .iter()
+        .map(|c| Recorded {
+            name: c.get("name").str().to_string(),
+            argument: c.get("arg_hex").hex(),
+            registered: c.get("registered").bool(),
+            result: c.get("result_hex").hex(),
+            master_to_slave: c.get("master_to_slave_hex").hex(),
+            slave_to_master: c.get("slave_to_master_hex").hex(),
+        })
+        .collect()
+}
+
+/// A master call against the slave's recorded bytes writes exactly the master's recorded bytes
+/// and returns the recorded result (empty for the unregistered name).
+fn master_reproduces(c: &Recorded) {
+    let mut engine = master();
+    let hash = name_hash(c.name.as_bytes());
+    assert_eq!(engine.call_start(hash, command_packet(&c.argument), 1000, 1000, 0), Status::Ok);
+    let mut peer = Script::new(c.slave_to_master.clone());
+    let status = peer.run(&mut engine, &mut NoCallbacks);
+    assert_eq!(status, Status::Ok, "call {}", c.name);
+    assert_eq!(peer.written, c.master_to_slave, "master bytes of {}", c.name);
+    assert_eq!(peer.at, c.slave_to_master.len(), "master read every slave byte of {}", c.name);
+    assert_eq!(engine.result().unwrap(), &c.result[..], "result of {}", c.name);
+    assert_eq!(engine.result_len() as usize, c.result.len());
+    let stats = engine.stats();
+    assert_eq!((stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries), (1, 4, 4, 0));
+}
+
+/// The slave, fed the master's recorded bytes, writes exactly the slave's recorded bytes.
+fn slave_reproduces(all: &[Recorded], c: &Recorded) {
+    struct Registered<'a>(&'a [Recorded], Vec<(u32, Vec<u8>)>);
+    impl Callbacks for Registered<'_> {
+        fn dispatch(&mut self, name_hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
+            let call = self.0.iter().find(|c| c.registered && omv_rpc::name_hash(c.name.as_bytes()) == name_hash)?;
+            self.1.push((name_hash, argument.to_vec()));
+            // The recorded callbacks: echo returns its argument, the others their recorded result.
+            Some(if call.name == "echo" { argument.to_vec() } else { call.result.clone() })
+        }
+    }
+    let mut engine = slave();
+    assert_eq!(engine.serve_start(1000, 1000, 0), Status::Ok);
+    let mut peer = Script::new(c.master_to_slave.clone());
+    let mut callbacks = Registered(all, Vec::new());
+    let status = peer.run(&mut engine, &mut callbacks);
+    assert_eq!(status, Status::Ok, "turn {}", c.name);
+    assert_eq!(peer.written, c.slave_to_master, "slave bytes of {}", c.name);
+    assert_eq!(peer.at, c.master_to_slave.len());
+    if c.registered {
+        assert_eq!(callbacks.1, vec![(name_hash(c.name.as_bytes()), c.argument.clone())]);
+    } else {
+        assert!(callbacks.1.is_empty());
+    }
+    assert_eq!(engine.stats().commands_served, 1);
+}
+
+#[test]
+fn master_writes_the_recorded_bytes_of_every_call() {
+    let calls = recorded_calls();
+    assert_eq!(calls.len(), 5);
+    for c in &calls {
+        master_reproduces(c);
+    }
+}
+
+#[test]
+fn slave_writes_the_recorded_bytes_of_every_call() {
+    let calls = recorded_calls();
+    assert!(calls.iter().any(|c| !c.registered), "the vectors include an unregistered name");
+    for c in &calls {
+        slave_reproduces(&calls, c);
+    }
+}
+
+// ----- streams -----
+
+struct RecordedStream {
+    queue_depth: u32,
+    frames: Vec<Vec<u8>>,
+    reader_to_writer: Vec<u8>,
+    writer_to_reader: Vec<u8>,
+}
+
+fn recorded_stream() -> RecordedStream {
+    let v = vectors();
+    let s = v.get("stream");
+    assert!(s.get("received_ok").bool());
+    RecordedStream {
+        queue_depth: s.get("queue_depth").num() as u32,
+        frames: s.get("frames_hex").arr().iter().map(|f| f.hex()).collect(),
+        reader_to_writer: s.get("reader_to_writer_hex").hex(),
+        writer_to_reader: s.get("writer_to_reader_hex").hex(),
+    }
+}
+
+#[test]
+fn stream_reader_writes_the_recorded_bytes() {
+    // The recorded reader stops (its callback raises) on the last frame, so it acks one
+    // frame fewer than it receives.
+    struct Reader {
+        got: Vec<Vec<u8>>,
+        stop_after: usize,
+    }
+    impl Callbacks for Reader {
+        fn deliver(&mut self, frame: &[u8]) -> bool {
+            self.got.push(frame.to_vec());
+            self.got.len() < self.stop_after
+        }
+    }
+    let s = recorded_stream();
+    let mut engine = master();
+    assert_eq!(engine.stream_reader_start(s.queue_depth, 5000, 0), Status::Ok);
+    let mut peer = Script::new(s.writer_to_reader.clone());
+    let mut reader = Reader { got: Vec::new(), stop_after: s.frames.len() };
+    let status = peer.run(&mut engine, &mut reader);
+    assert_eq!(status, Status::StreamStopped);
+    assert_eq!(reader.got, s.frames);
+    assert_eq!(peer.written, s.reader_to_writer);
+    assert_eq!(peer.at, s.writer_to_reader.len());
+    assert_eq!(engine.stats().stream_frames as usize, s.frames.len() - 1);
+}
+
+#[test]
+fn stream_writer_writes_the_recorded_bytes() {
+    struct Writer {
+        frames: std::vec::IntoIter<Vec<u8>>,
+    }
+    impl Callbacks for Writer {
+        fn produce(&mut self) -> Option<Vec<u8>> {
+            self.frames.next()
+        }
+    }
+    let s = recorded_stream();
+    let mut engine = slave();
+    assert_eq!(engine.stream_writer_start(5000, 0), Status::Ok);
+    let mut peer = Script::new(s.reader_to_writer.clone());
+    let mut writer = Writer { frames: s.frames.clone().into_iter() };
+    let status = peer.run(&mut engine, &mut writer);
+    // After the sixth frame the writer takes one more ack, then its callback has no frame.
+    assert_eq!(status, Status::StreamStopped);
+    assert_eq!(peer.written, s.writer_to_reader);
+    assert_eq!(peer.at, s.reader_to_writer.len());
+    assert_eq!(engine.stats().stream_frames as usize, s.frames.len());
+}
+
+#[test]
+fn stream_reader_rejects_a_header_with_only_the_magic_right() {
+    let s = recorded_stream();
+    let mut bytes = s.writer_to_reader.clone();
+    bytes[6] ^= 0x01; // the crc of the first STREAM_HEADER
+    let mut engine = master();
+    engine.stream_reader_start(s.queue_depth, 5000, 0);
+    let mut peer = Script::new(bytes);
+    assert_eq!(peer.run(&mut engine, &mut NoCallbacks), Status::StreamBadPacket);
+    assert_eq!(engine.stats().bad_crc, 1);
+}
+
+// ----- the same through the C ABI -----
+
+struct CEngine(Box<omv_rpc_engine_t>);
+
+impl CEngine {
+    fn new(role: u32) -> Self {
+        let mut e = Box::new(omv_rpc_engine_t { opaque: [0; 32] });
+        unsafe { omv_rpc_init(&mut *e, role, std::ptr::null()) };
+        CEngine(e)
+    }
+    fn poll(&mut self, now: u32) -> omv_rpc_io_t {
+        let mut io = std::mem::MaybeUninit::<omv_rpc_io_t>::uninit();
+        unsafe {
+            omv_rpc_poll(&mut *self.0, now, io.as_mut_ptr());
+            io.assume_init()
+        }
+    }
+}
+
+/// Drives a C-ABI engine against recorded input; `dispatch` returns the result payload.
+fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>) -> (u32, Vec<u8>, Vec<u8>) {
+    let mut at = 0;
+    let mut written = Vec::new();
+    let mut caller_buf: Vec<u8> = Vec::new();
+    // Result packets handed to the engine stay alive until the next DONE.
+    let mut result_packets: Vec<Vec<u8>> = Vec::new();
+    loop {
+        let io = e.poll(0);
+        let again = e.poll(0);
+        assert_eq!((io.action, io.len, io.data), (again.action, again.len, again.data), "poll has no side effects");
+        unsafe {
+            match io.action {
+                0 => return (io.status, written, caller_buf),
+                1 => omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0),
+                2 => {
+                    written.extend_from_slice(std::slice::from_raw_parts(io.data, io.len as usize));
+                    omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0);
+                }
+                3 => {
+                    let n = io.len as usize;
+                    let bytes = &input[at..at + n];
+                    at += n;
+                    if io.data.is_null() {
+                        caller_buf = bytes.to_vec();
+                        omv_rpc_complete(&mut *e.0, 0, 0, caller_buf.as_ptr(), n);
+                    } else {
+                        std::ptr::copy_nonoverlapping(bytes.as_ptr(), io.data, n);
+                        omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0);
+                    }
+                }
+                4 => {
+                    let argument = std::slice::from_raw_parts(io.data, io.len as usize);
+                    let result = dispatch(io.name_hash, argument);
+                    let mut result_packet = vec![0; result.len() + 4];
+                    result_packet[2..2 + result.len()].copy_from_slice(&result);
+                    omv_rpc_complete(&mut *e.0, 0, 0, result_packet.as_ptr(), result_packet.len());
+                    result_packets.push(result_packet);
+                }
+                a => panic!("unexpected action {a}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn echo_through_the_c_abi_in_both_roles() {
+    let calls = recorded_calls();
+    let echo = calls.iter().find(|c| c.name == "echo").unwrap();
+
+    let mut m = CEngine::new(0);
+    let mut packet = command_packet(&echo.argument);
+    let hash = unsafe { omv_rpc_name_hash(echo.name.as_ptr(), echo.name.len()) };
+    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    assert_eq!(started, 0);
+    let (status, written, result_packet) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    assert_eq!(status, 0);
+    assert_eq!(written, echo.master_to_slave);
+    let result_len = unsafe { omv_rpc_result_len(&*m.0) } as usize;
+    assert_eq!(&result_packet[2..2 + result_len], &echo.result[..]);
+    let mut stats = std::mem::MaybeUninit::<omv_rpc_stats_t>::uninit();
+    let stats = unsafe {
+        omv_rpc_stats(&*m.0, stats.as_mut_ptr());
+        stats.assume_init()
+    };
+    assert_eq!(stats.calls_ok, 1);
+
+    let mut s = CEngine::new(1);
+    assert_eq!(unsafe { omv_rpc_serve_start(&mut *s.0, 1000, 1000, 0) }, 0);
+    let (status, written, _) = run_c(&mut s, &echo.master_to_slave, &|h, arg| {
+        assert_eq!(h, hash);
+        arg.to_vec()
+    });
+    assert_eq!(status, 0);
+    assert_eq!(written, echo.slave_to_master);
+}
