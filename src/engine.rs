@@ -816,7 +816,7 @@ impl<B: Buffer> Engine<B> {
                 }) else {
                     return self.finish(Status::StreamBadPacket);
                 };
-                self.queue_depth = setup.value.clamp(1, self.config.max_queue_depth.max(1));
+                self.queue_depth = setup.value.min(self.config.max_queue_depth).max(1);
                 self.credits = self.queue_depth;
                 self.next_frame();
             }
