@@ -1,0 +1,359 @@
+//! A master and a slave engine over a simulated link, in process, with a virtual clock and a
+//! seeded RNG: the link drops, corrupts, truncates, inserts and delays bytes and goes down
+//! for a while in the middle of calls. Over 10,000 calls across loss rates 0..5% it counts
+//! calls that failed (allowed: None in the reference) and calls that returned WRONG data
+//! (must be zero), and checks that the link recovers once the faults stop.
+//!
+//! The transport is modelled as a serial line: every byte has an arrival time, a receive of N
+//! bytes with a timeout returns when the Nth byte has arrived or the timeout passes (taking
+//! whatever arrived in time), and a flush drops what has arrived. Events run in global time
+//! order (a discrete-event simulation), so neither side ever sees a byte before it is sent.
+
+mod support;
+
+use std::collections::VecDeque;
+
+use omv_rpc::{name_hash, Engine, Io, IoStatus, Status};
+use support::*;
+
+/// splitmix64: small, seeded, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, p: f64) -> bool {
+        ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// One direction of the link: bytes with their arrival times, in order.
+#[derive(Default)]
+struct Pipe {
+    bytes: VecDeque<(u64, u8)>,
+    last_arrival: u64,
+}
+
+#[derive(Default, Debug, Clone, Copy)]
+struct Faults {
+    dropped: u64,
+    corrupted: u64,
+    truncated: u64,
+    inserted: u64,
+    delayed: u64,
+    outages: u64,
+}
+
+struct Link {
+    rng: Rng,
+    /// Probability that one packet (one send) is hit by a fault.
+    loss: f64,
+    /// The link is down (everything sent is lost) during [down_from, down_until).
+    down_from: u64,
+    down_until: u64,
+    faults: Faults,
+}
+
+impl Link {
+    /// Sends `data` at `now` into `pipe`, applying the faults.
+    fn send(&mut self, pipe: &mut Pipe, now: u64, data: &[u8]) {
+        if now >= self.down_from && now < self.down_until {
+            return;
+        }
+        let mut data = data.to_vec();
+        // A fast link: the reference short timeouts (3 ms master, 2 ms slave) assume a round trip
+        // of at most 2 ms.
+        let mut delay = self.rng.below(2);
+        if self.loss > 0.0 && self.rng.chance(self.loss) && !data.is_empty() {
+            let at = self.rng.below(data.len() as u64) as usize;
+            match self.rng.below(5) {
+                0 => {
+                    data.remove(at);
+                    self.faults.dropped += 1;
+                }
+                1 => {
+                    data[at] ^= 1 + self.rng.below(255) as u8;
+                    self.faults.corrupted += 1;
+                }
+                2 => {
+                    data.truncate(at);
+                    self.faults.truncated += 1;
+                }
+                3 => {
+                    data.insert(at, self.rng.next() as u8);
+                    self.faults.inserted += 1;
+                }
+                _ => {
+                    delay += 3 + self.rng.below(25);
+                    self.faults.delayed += 1;
+                }
+            }
+        }
+        // Bytes never overtake each other on a line.
+        let arrival = (now + delay).max(pipe.last_arrival);
+        pipe.last_arrival = arrival;
+        pipe.bytes.extend(data.into_iter().map(|b| (arrival, b)));
+    }
+}
+
+/// A receive waiting for bytes.
+struct Wait {
+    len: usize,
+    deadline: u64,
+}
+
+struct Side {
+    engine: Engine<Vec<u8>>,
+    now: u64,
+    wait: Option<Wait>,
+    /// Bytes travelling to this side.
+    inbox: Pipe,
+}
+
+impl Side {
+    /// When the pending receive resolves with the bytes that are on their way now, and whether
+    /// it gets them all.
+    fn resolves_at(&self) -> (u64, bool) {
+        let w = self.wait.as_ref().expect("waiting");
+        match self.inbox.bytes.get(w.len.wrapping_sub(1)) {
+            _ if w.len == 0 => (self.now, true),
+            Some(&(arrival, _)) if arrival <= w.deadline => (arrival.max(self.now), true),
+            _ => (w.deadline, false),
+        }
+    }
+}
+
+/// The slave's callbacks: a few registered names with results that depend on the argument.
+fn slave_callback(hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
+    if hash == name_hash(b"echo") {
+        Some(argument.to_vec())
+    } else if hash == name_hash(b"reverse") {
+        Some(argument.iter().rev().copied().collect())
+    } else if hash == name_hash(b"sum") {
+        let s: u32 = argument.iter().map(|&b| u32::from(b)).sum();
+        Some(s.to_le_bytes().repeat(1 + argument.len() % 7))
+    } else if hash == name_hash(b"snapshot") {
+        Some((0..(argument.first().copied().unwrap_or(0) as usize * 16)).map(|i| (i * 7) as u8).collect())
+    } else {
+        None
+    }
+}
+
+const NAMES: [&[u8]; 5] = [b"echo", b"reverse", b"sum", b"snapshot", b"not_registered"];
+
+#[derive(Default, Debug)]
+struct Tally {
+    calls: u64,
+    ok: u64,
+    failed: u64,
+    wrong: u64,
+    virtual_ms: u64,
+}
+
+struct Sim {
+    master: Side,
+    slave: Side,
+    link: Link,
+    rng: Rng,
+    /// The slave's callback takes this long (the master's result request may come first).
+    callback_ms: u64,
+}
+
+/// What the master expects from its call in flight.
+struct Expect {
+    result: Vec<u8>,
+}
+
+impl Sim {
+    fn new(seed: u64, start: u64) -> Sim {
+        let mut slave = Side { engine: slave(), now: start, wait: None, inbox: Pipe::default() };
+        slave.engine.serve_start(1000, 1000, start as u32);
+        Sim {
+            master: Side { engine: master(), now: start, wait: None, inbox: Pipe::default() },
+            slave,
+            link: Link { rng: Rng(seed ^ 0xA5A5), loss: 0.0, down_from: 0, down_until: 0, faults: Faults::default() },
+            rng: Rng(seed),
+            callback_ms: 0,
+        }
+    }
+
+    /// Starts one master call with a random name and argument; returns what it must return.
+    fn start_call(&mut self) -> Expect {
+        let name = NAMES[self.rng.below(NAMES.len() as u64) as usize];
+        let len = match self.rng.below(10) {
+            0 => 0,
+            1 => 1000 + self.rng.below(2100) as usize,
+            _ => self.rng.below(200) as usize,
+        };
+        let argument: Vec<u8> = (0..len).map(|_| self.rng.next() as u8).collect();
+        let result = slave_callback(name_hash(name), &argument).unwrap_or_default();
+        let now = self.master.now as u32;
+        assert_eq!(self.master.engine.call_start(name_hash(name), command_packet(&argument), 1000, 1000, now), Status::Ok);
+        // Disconnect in the middle of some calls.
+        if self.link.loss > 0.0 && self.rng.chance(self.link.loss / 2.0) {
+            self.link.down_from = self.master.now + self.rng.below(20);
+            self.link.down_until = self.link.down_from + 5 + self.rng.below(300);
+            self.link.faults.outages += 1;
+        }
+        Expect { result }
+    }
+
+    /// Runs both sides until the master's call ends; true if it returned a result.
+    fn run_call(&mut self, tally: &mut Tally) {
+        let started = self.master.now;
+        let expect = self.start_call();
+        tally.calls += 1;
+        for _ in 0..10_000_000u64 {
+            // The earliest event: an unblocked side acts at its own time; a blocked side's
+            // receive resolves when its bytes arrive or its deadline passes.
+            let tm = if self.master.wait.is_some() { self.master.resolves_at().0 } else { self.master.now };
+            let ts = if self.slave.wait.is_some() { self.slave.resolves_at().0 } else { self.slave.now };
+            let master_turn = tm <= ts;
+            let (side, peer_inbox) = if master_turn {
+                (&mut self.master, &mut self.slave.inbox)
+            } else {
+                (&mut self.slave, &mut self.master.inbox)
+            };
+            if side.wait.is_some() {
+                let (at, whole) = side.resolves_at();
+                let w = side.wait.take().unwrap();
+                side.now = at;
+                let now = at as u32;
+                let mut got = Vec::with_capacity(w.len);
+                // A read that times out still consumes what arrived in time.
+                while got.len() < w.len && side.inbox.bytes.front().is_some_and(|&(a, _)| a <= at) {
+                    got.push(side.inbox.bytes.pop_front().unwrap().1);
+                }
+                let (status, buf) = match side.engine.poll(now) {
+                    Io::Recv { into: Some(into), .. } if whole => {
+                        into.copy_from_slice(&got);
+                        (IoStatus::Ok, None)
+                    }
+                    Io::Recv { into: None, .. } if whole => (IoStatus::Ok, Some(got)),
+                    Io::Recv { .. } => (IoStatus::Timeout, None),
+                    other => panic!("waiting side polled {other:?}"),
+                };
+                side.engine.complete(now, status, buf);
+                continue;
+            }
+            let now = side.now as u32;
+            let (status, buf) = match side.engine.poll(now) {
+                Io::Flush => {
+                    while side.inbox.bytes.front().is_some_and(|&(a, _)| a <= side.now) {
+                        side.inbox.bytes.pop_front();
+                    }
+                    (IoStatus::Ok, None)
+                }
+                Io::Send { data, .. } => {
+                    self.link.send(peer_inbox, side.now, data);
+                    (IoStatus::Ok, None)
+                }
+                Io::Recv { len, timeout_ms, .. } => {
+                    side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms) });
+                    continue;
+                }
+                Io::Dispatch { name_hash, argument } => {
+                    let result = slave_callback(name_hash, argument).unwrap_or_default();
+                    side.now += self.callback_ms;
+                    (IoStatus::Ok, Some(command_packet(&result)))
+                }
+                Io::Done(status) if master_turn => {
+                    match status {
+                        Status::Ok => {
+                            if side.engine.result() == Some(&expect.result[..]) {
+                                tally.ok += 1;
+                            } else {
+                                tally.wrong += 1;
+                            }
+                        }
+                        Status::SendTimeout | Status::RecvTimeout => {
+                            tally.failed += 1;
+                            if std::env::var("SIM_DEBUG").is_ok() && tally.failed < 5 {
+                                eprintln!("failed: {:?} {:?}", side.engine.last_error(), side.engine.stats());
+                            }
+                        }
+                        other => panic!("master call ended with {other:?}"),
+                    }
+                    tally.virtual_ms += side.now - started;
+                    // The next call comes a little later.
+                    side.now += self.rng.below(3);
+                    return;
+                }
+                Io::Done(status) => {
+                    assert!(matches!(status, Status::Ok | Status::NoCommand | Status::ResultNotTaken), "{status:?}");
+                    side.engine.serve_start(1000, 1000, now);
+                    continue;
+                }
+                other => panic!("unexpected {other:?}"),
+            };
+            let now = side.now as u32;
+            side.engine.complete(now, status, buf);
+        }
+        panic!("call did not end");
+    }
+}
+
+#[test]
+fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
+    // Start close to the u32 wrap of the millisecond clock.
+    let mut sim = Sim::new(0x5EED_0001, u64::from(u32::MAX) - 20_000);
+    let mut total = Tally::default();
+    println!("loss   calls   ok      failed  WRONG  virtual s  faults");
+    for (i, &loss) in [0.0, 0.005, 0.01, 0.02, 0.03, 0.05].iter().enumerate() {
+        sim.link.loss = loss;
+        sim.link.faults = Faults::default();
+        sim.callback_ms = if i % 2 == 0 { 0 } else { 2 };
+        let mut tally = Tally::default();
+        let calls = if loss == 0.0 { 1000 } else { 1800 };
+        for _ in 0..calls {
+            sim.run_call(&mut tally);
+        }
+        println!(
+            "{:4.1}%  {:6}  {:6}  {:6}  {:5}  {:9.1}  {:?}",
+            loss * 100.0,
+            tally.calls,
+            tally.ok,
+            tally.failed,
+            tally.wrong,
+            tally.virtual_ms as f64 / 1000.0,
+            sim.link.faults
+        );
+        if loss == 0.0 {
+            assert_eq!(tally.ok, tally.calls, "a lossless link loses no call");
+        }
+        // The link recovers: once the faults stop, the next call succeeds (and the ones after).
+        sim.link.loss = 0.0;
+        sim.link.down_until = 0;
+        let mut after = Tally::default();
+        for _ in 0..5 {
+            sim.run_call(&mut after);
+        }
+        assert_eq!(after.ok, 5, "calls after the faults stopped at {}%: {after:?}", loss * 100.0);
+        for t in [&tally, &after] {
+            total.calls += t.calls;
+            total.ok += t.ok;
+            total.failed += t.failed;
+            total.wrong += t.wrong;
+        }
+    }
+    let m = sim.master.engine.stats();
+    let s = sim.slave.engine.stats();
+    println!("total: {total:?}");
+    println!("master stats: {m:?}");
+    println!("slave stats: {s:?}");
+    assert!(total.calls >= 10_000);
+    assert_eq!(total.wrong, 0, "calls that returned wrong data");
+    // The faults were real: the engines saw them.
+    assert!(m.bad_crc + m.bad_magic > 0 && s.bad_crc + s.bad_magic > 0);
+    assert!(m.retries > 0 && total.failed > 0);
+    assert_eq!(m.calls_ok as u64, total.ok);
+    assert_eq!(m.calls_failed as u64, total.failed);
+}
