@@ -1,0 +1,33 @@
+# qemu: the virtual cam, a MicroPython port of our own for qemu-system-arm -M mps2-an500
+# (Cortex-M7) in ports/qemu/, with the rpc module linked in as a custom OpenMV firmware
+# links it. Host-side tests, the demo controller and the benchmark live in tests/qemu/.
+#
+#   make qemu         build/qemu/firmware.elf
+#   make qemu-test    the port and rpc on the cam against a host peer over UART3 (a pty)
+#   make demo         boot the cam, run the demo controller against it, shut it down
+#   make qemu-bench   instructions per CRC byte and per call (QEMU -icount), image size
+
+QEMU_BUILD := $(abspath build/qemu)
+QEMU_FIRMWARE := $(QEMU_BUILD)/firmware.elf
+# The rpc module goes in once its glue and shim are there; QEMU_WITH_RPC=0 builds the bare port.
+QEMU_WITH_RPC ?= $(if $(and $(wildcard mp_glue/micropython.mk),$(wildcard frozen/manifest.py)),1,0)
+QEMU_ENGINE := $(if $(filter 1,$(QEMU_WITH_RPC)),engine-arm)
+
+.PHONY: qemu qemu-test qemu-bench demo
+
+# The sub-make tracks its own dependencies (sources, the engine archive, the manifest).
+qemu: deps $(QEMU_ENGINE)
+	$(MAKE) -C ports/qemu -j2 BUILD=$(QEMU_BUILD) MPY_DIR=$(MPY_DIR) WITH_RPC=$(QEMU_WITH_RPC) \
+	  RUST_LIB=$(abspath $(ENGINE_LIB_ARM))
+
+qemu-test: qemu
+	$(PYTHON) -m pytest -q tests/qemu
+
+demo: deps qemu
+	$(PYTHON) tests/qemu/demo.py
+
+qemu-bench: qemu
+	$(PYTHON) tests/qemu/bench.py
+
+TEST_TARGETS += qemu-test
+BENCH_TARGETS += qemu-bench

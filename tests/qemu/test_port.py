@@ -1,0 +1,141 @@
+"""The port itself: REPL, time, machine.UART on UART3 through a pty, select, interrupt masking."""
+import os
+import select
+import time
+
+import pytest
+
+from vcam import CamError, VirtualCam, _Pty
+
+
+def test_builtin_modules_and_platform(cam):
+    out = cam.exec("import sys, gc, micropython, struct, time, machine, select, qemu\n"
+                   "print(sys.platform, struct.pack('<HI', 0x1209, 7).hex())")
+    assert out.split() == ["mps2-an500", "091207000000"]
+
+
+def test_sleep_and_ticks_agree(cam):
+    ms, us = cam.eval("(lambda t0, u0: (time.sleep_ms(200), time.ticks_diff(time.ticks_ms(), t0), "
+                      "time.ticks_diff(time.ticks_us(), u0))[1:])(time.ticks_ms(), time.ticks_us())"
+                      .replace("time.", "__import__('time')."))
+    assert 200 <= ms <= 260
+    assert abs(us - ms * 1000) < 2000
+
+
+def test_exception_reported(cam):
+    with pytest.raises(CamError, match="ZeroDivisionError"):
+        cam.exec("1 // 0")
+
+
+def test_disable_irq_really_masks(cam):
+    # With interrupts masked the SysTick handler cannot run, so ticks_ms stands still over a
+    # loop that takes many milliseconds with interrupts on.
+    out = cam.exec("import machine, time\n"
+                   "def spin():\n"
+                   "    t = time.ticks_ms()\n"
+                   "    for _ in range(30000): pass\n"
+                   "    return time.ticks_diff(time.ticks_ms(), t)\n"
+                   "s = machine.disable_irq()\n"
+                   "masked = spin()\n"
+                   "machine.enable_irq(s)\n"
+                   "print(masked, spin())\n")
+    masked, unmasked = map(int, out.split())
+    assert masked == 0
+    assert unmasked >= 5
+
+
+def test_uart_arguments_checked(cam):
+    with pytest.raises(CamError, match="ValueError"):
+        cam.exec("import machine; machine.UART(0)")
+    with pytest.raises(CamError, match="ValueError"):
+        cam.exec("import machine; machine.UART(5)")
+    with pytest.raises(CamError, match="ValueError"):
+        cam.exec("import machine; machine.UART(3, 115200, bits=7)")
+    out = cam.exec("import machine; u = machine.UART(3, 115200, timeout=2, timeout_char=3); print(u)")
+    assert "UART(3, baudrate=115200" in out and "timeout=2, timeout_char=3" in out
+
+
+ECHO_SCRIPT = """
+import machine, select
+u = machine.UART(3, 115200, timeout=1000, timeout_char=100)
+p = select.poll()
+p.register(u, select.POLLIN)
+buf = bytearray(4096)
+total = 0
+print('READY')
+while total < %d:
+    if not p.poll(5000):
+        raise OSError('nothing to echo')
+    n = u.readinto(buf, min(len(buf), u.any()))
+    u.write(memoryview(buf)[:n])
+    total += n
+print('ECHOED', total)
+"""
+
+
+def test_uart3_echo_64k_through_pty(cam):
+    size = 65536
+    data = os.urandom(size)
+    peer = _Pty(cam.uart3_path)
+    try:
+        peer.drain()
+        cam.exec_start(ECHO_SCRIPT % size)
+        cam.wait_for_output("READY")
+        start = time.monotonic()
+        got = bytearray()
+        for i in range(0, size, 1024):
+            peer.write(data[i:i + 1024])
+            while peer._fill(0):
+                pass
+            got += peer.buf
+            peer.buf.clear()
+        while len(got) < size:
+            if not peer._fill(10.0):
+                break
+            got += peer.buf
+            peer.buf.clear()
+        elapsed = time.monotonic() - start
+        out = cam.exec_wait()
+    finally:
+        peer.close()
+    assert bytes(got) == data, "echo differs at byte %d" % next(
+        (i for i, (a, b) in enumerate(zip(got, data)) if a != b), len(got))
+    assert "ECHOED %d" % size in out
+    print("UART3 echo: %d bytes in %.2f s (%.0f KiB/s each way)" % (size, elapsed, size / 1024 / elapsed))
+
+
+def test_select_poll_timeout_and_readiness(cam):
+    peer = _Pty(cam.uart3_path)
+    try:
+        peer.drain()
+        cam.exec_start("import machine, select, time\n"
+                       "u = machine.UART(3, 115200)\n"
+                       "p = select.poll(); p.register(u, select.POLLIN)\n"
+                       "t = time.ticks_ms(); r = p.poll(50); dt = time.ticks_diff(time.ticks_ms(), t)\n"
+                       "assert r == [] and 50 <= dt < 100, (r, dt)\n"
+                       "print('WAITING')\n"
+                       "r = p.poll(5000)\n"
+                       "assert r == [(u, select.POLLIN)], r\n"
+                       "time.sleep_ms(20)\n"
+                       "print(u.any(), u.read())\n")
+        cam.wait_for_output("WAITING")
+        peer.write(b"hello")
+        out = cam.exec_wait()
+    finally:
+        peer.close()
+    assert out.split() == ["5", "b'hello'"]
+
+
+def test_read_returns_none_after_timeout(cam):
+    out = cam.exec("import machine, time\n"
+                   "u = machine.UART(3, 115200, timeout=30)\n"
+                   "t = time.ticks_ms(); r = u.read(10); dt = time.ticks_diff(time.ticks_ms(), t)\n"
+                   "print(r, dt >= 30 and dt < 80)\n")
+    assert out.split() == ["None", "True"]
+
+
+def test_semihosting_exit_code():
+    with VirtualCam() as cam2:
+        cam2.exec_start("import qemu\nqemu.exit(5)\n")
+        assert cam2.proc.wait(10) == 5
+        cam2.proc = cam2.proc  # already ended; close() only cleans up
