@@ -1,0 +1,755 @@
+//! `rpc._engine`: the omv-rpc engine (the crate at the repository root) as a CPython module.
+//!
+//! A [`Session`] owns one engine and drives it: it asks the engine what to do next, does it
+//! through the Python transport object (`_flush`, `put_bytes`/`get_bytes`, or their stream
+//! variants, which move bytes over pyserial, sockets or python-can), and reports back. The
+//! protocol (framing, CRC, retries, phases, stream credits) stays in the engine; this file adds
+//! what a PC needs around it:
+//! - waits measured on the link (`link.rs`): never shorter than the engine's, longer when the
+//!   link is slow, jittery or behind a USB latency timer;
+//! - the RESULT_DATA request written right behind the RESULT_HEADER request (see `Session::send`).
+//!
+//! No engine borrow is held across a call into Python, so a callback may use its rpc object
+//! (stats, last_error) while the engine waits for it.
+
+mod link;
+
+use std::time::{Duration, Instant};
+
+use omv_rpc::engine::{Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+use omv_rpc::wire;
+use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+
+use link::Link;
+
+/// Default limit on lengths accepted off the wire (PY_API.md: 1 MiB).
+const DEFAULT_MAX_LEN: u32 = 1 << 20;
+
+/// One thing to do, owned (no borrow of the engine), so that Python may run meanwhile.
+enum Action {
+    Done(Status),
+    Flush,
+    Send { packet: Packet, timeout_ms: u32, data: Vec<u8> },
+    Recv { packet: Packet, timeout_ms: u32, len: usize, into_engine: bool },
+    Dispatch { name_hash: u32, argument: Vec<u8> },
+    Deliver { frame: Vec<u8> },
+    Produce,
+}
+
+/// How an operation uses Python beyond the transport.
+enum Hooks<'a, 'py> {
+    Call,
+    Serve(&'a Bound<'py, PyDict>),
+    Reader(&'a Bound<'py, PyAny>),
+    Writer(&'a Bound<'py, PyAny>),
+}
+
+fn is_stream(packet: Packet) -> bool {
+    matches!(
+        packet,
+        Packet::StreamSetup | Packet::StreamHeader | Packet::StreamFrame | Packet::StreamAck
+    )
+}
+
+fn is_data(packet: Packet) -> bool {
+    matches!(packet, Packet::CommandData | Packet::ResultData)
+}
+
+pub fn status_name(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "OK",
+        Status::SendTimeout => "SEND_TIMEOUT",
+        Status::RecvTimeout => "RECV_TIMEOUT",
+        Status::NoCommand => "NO_COMMAND",
+        Status::ResultNotTaken => "RESULT_NOT_TAKEN",
+        Status::StreamTimeout => "STREAM_TIMEOUT",
+        Status::StreamBadPacket => "STREAM_BAD_PACKET",
+        Status::StreamBadAck => "STREAM_BAD_ACK",
+        Status::StreamTooLong => "STREAM_TOO_LONG",
+        Status::StreamStopped => "STREAM_STOPPED",
+        Status::TransportError => "TRANSPORT_ERROR",
+        Status::Busy => "BUSY",
+        Status::BadBuffer => "BAD_BUFFER",
+    }
+}
+
+fn packet_name(p: Packet) -> &'static str {
+    match p {
+        Packet::None => "NONE",
+        Packet::CommandHeader => "COMMAND_HEADER",
+        Packet::CommandData => "COMMAND_DATA",
+        Packet::ResultHeader => "RESULT_HEADER",
+        Packet::ResultData => "RESULT_DATA",
+        Packet::StreamSetup => "STREAM_SETUP",
+        Packet::StreamHeader => "STREAM_HEADER",
+        Packet::StreamFrame => "STREAM_FRAME",
+        Packet::StreamAck => "STREAM_ACK",
+    }
+}
+
+fn reason_name(r: Reason) -> &'static str {
+    match r {
+        Reason::None => "none",
+        Reason::Timeout => "timeout",
+        Reason::BadMagic => "bad_magic",
+        Reason::BadCrc => "bad_crc",
+        Reason::TooLong => "too_long",
+        Reason::Transport => "transport",
+    }
+}
+
+fn add_stats(a: Stats, b: Stats) -> Stats {
+    Stats {
+        packets_sent: a.packets_sent.wrapping_add(b.packets_sent),
+        packets_received: a.packets_received.wrapping_add(b.packets_received),
+        bad_magic: a.bad_magic.wrapping_add(b.bad_magic),
+        bad_crc: a.bad_crc.wrapping_add(b.bad_crc),
+        too_long: a.too_long.wrapping_add(b.too_long),
+        timeouts: a.timeouts.wrapping_add(b.timeouts),
+        transport_errors: a.transport_errors.wrapping_add(b.transport_errors),
+        retries: a.retries.wrapping_add(b.retries),
+        calls_ok: a.calls_ok.wrapping_add(b.calls_ok),
+        calls_failed: a.calls_failed.wrapping_add(b.calls_failed),
+        send_phase_timeouts: a.send_phase_timeouts.wrapping_add(b.send_phase_timeouts),
+        recv_phase_timeouts: a.recv_phase_timeouts.wrapping_add(b.recv_phase_timeouts),
+        commands_served: a.commands_served.wrapping_add(b.commands_served),
+        stream_frames: a.stream_frames.wrapping_add(b.stream_frames),
+    }
+}
+
+/// Bytes of any Python buffer (bytes, bytearray, memoryview, array, ...).
+fn buffer_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    if let Ok(b) = obj.downcast::<PyBytes>() {
+        return Ok(b.as_bytes().to_vec());
+    }
+    if let Ok(b) = obj.downcast::<PyByteArray>() {
+        return Ok(b.to_vec());
+    }
+    // memoryview, array, ...: bytes(obj) copies any buffer (the limited API has no buffer access).
+    let copied = obj.py().get_type::<PyBytes>().call1((obj,))?;
+    Ok(copied.downcast::<PyBytes>()?.as_bytes().to_vec())
+}
+
+/// A packet buffer `[2 bytes | payload | 2 bytes]` around the bytes of a Python buffer.
+fn packet_around(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
+    let payload = if let Ok(b) = obj.downcast::<PyBytes>() {
+        return Ok(framed(b.as_bytes()));
+    } else {
+        buffer_bytes(obj)?
+    };
+    Ok(framed(&payload))
+}
+
+fn framed(payload: &[u8]) -> Vec<u8> {
+    let mut packet = Vec::with_capacity(payload.len() + wire::PACKET_OVERHEAD);
+    packet.extend_from_slice(&[0, 0]);
+    packet.extend_from_slice(payload);
+    packet.extend_from_slice(&[0, 0]);
+    packet
+}
+
+/// How a transport call went. Exceptions other than OSError (a bug in an override, a
+/// KeyboardInterrupt) are not transport failures: they end the operation and propagate.
+fn io_status(py: Python<'_>, r: PyResult<Bound<'_, PyAny>>) -> PyResult<(IoStatus, Option<PyObject>)> {
+    match r {
+        Ok(v) => Ok((IoStatus::Ok, Some(v.unbind()))),
+        Err(e) if e.is_instance_of::<PyTimeoutError>(py) => Ok((IoStatus::Timeout, None)),
+        Err(e) if e.is_instance_of::<PyOSError>(py) => Ok((IoStatus::Error, None)),
+        Err(e) => Err(e),
+    }
+}
+
+/// One engine and what the host measured about its link.
+#[pyclass(module = "rpc._engine")]
+pub struct Session {
+    engine: Engine<Vec<u8>>,
+    role: Role,
+    config: Config,
+    /// Counters of engines replaced by a configuration change.
+    carried: Stats,
+    clock: Instant,
+    link: Link,
+    /// Stretch waits to the measured link (False: the reference timing, for comparison).
+    #[pyo3(get, set)]
+    adaptive: bool,
+    /// Write the RESULT_DATA request right behind the RESULT_HEADER request (master).
+    #[pyo3(get, set)]
+    pipeline: bool,
+    /// When the last packet was written and how long it was (None once anything else ran).
+    last_send: Option<(Instant, usize)>,
+    /// The RESULT_DATA request of this attempt is already written.
+    result_data_request_sent: bool,
+    /// Deadline of the current phase, as the host tracks it (for capping stretched waits).
+    phase_deadline: Option<Instant>,
+    phase_two_timeout_ms: u32,
+    in_phase_two: bool,
+    /// The result of the last call (master) until Python takes it.
+    last_call_ok: bool,
+}
+
+impl Session {
+    fn now(&self) -> u32 {
+        // ticks_ms: a wrapping millisecond counter.
+        self.clock.elapsed().as_millis() as u32
+    }
+
+    fn new_engine(role: Role, config: Config) -> Engine<Vec<u8>> {
+        Engine::new(role, config)
+    }
+
+    /// The next action, owned. Skips (completes at once) the RESULT_DATA request already
+    /// written by the pipelining in `send`.
+    fn next_action(&mut self) -> Action {
+        loop {
+            let now = self.now();
+            let skip = {
+                let io = self.engine.poll(now);
+                match io {
+                    Io::Send { packet: Packet::ResultData, .. }
+                        if self.role == Role::Master && self.result_data_request_sent =>
+                    {
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if skip {
+                self.result_data_request_sent = false;
+                self.engine.complete(now, IoStatus::Ok, None);
+                continue;
+            }
+            let io = self.engine.poll(now);
+            return match io {
+                Io::Done(s) => Action::Done(s),
+                Io::Flush => Action::Flush,
+                Io::Send { packet, timeout_ms, data } => Action::Send { packet, timeout_ms, data: data.to_vec() },
+                Io::Recv { packet, timeout_ms, len, into } => {
+                    Action::Recv { packet, timeout_ms, len, into_engine: into.is_some() }
+                }
+                Io::Dispatch { name_hash, argument } => Action::Dispatch { name_hash, argument: argument.to_vec() },
+                Io::Deliver { frame } => Action::Deliver { frame: frame.to_vec() },
+                Io::Produce => Action::Produce,
+            };
+        }
+    }
+
+    fn ms_until_deadline(&self) -> f64 {
+        match self.phase_deadline {
+            Some(d) => d.saturating_duration_since(Instant::now()).as_secs_f64() * 1000.0,
+            None => f64::INFINITY,
+        }
+    }
+
+    /// Waits for a receive: (first byte or whole packet, longest gap between bytes, total), ms.
+    fn recv_waits(&self, packet: Packet, engine_ms: u32, len: usize) -> (u32, Option<u32>, u32) {
+        if !self.adaptive || is_stream(packet) {
+            return (engine_ms, None, engine_ms);
+        }
+        let reply = self.link.reply_ms();
+        let after_send = self.last_send.map_or(0.0, |(_, n)| self.link.wire_ms(n));
+        let engine = f64::from(engine_ms);
+        // Never past the phase's end by more than the engine itself would go.
+        let cap = engine.max(self.ms_until_deadline());
+        if is_data(packet) && len > wire::PACKET_OVERHEAD {
+            let total = engine.max(reply + after_send + 2.0 * self.link.wire_ms(len));
+            let first = (reply + after_send).max(engine.min(reply)).min(total);
+            let gap = self.link.gap_ms();
+            (first.ceil() as u32, Some(gap.ceil() as u32), total.ceil() as u32)
+        } else {
+            let t = engine.max(reply + after_send).min(cap).max(engine);
+            (t.ceil() as u32, None, t.ceil() as u32)
+        }
+    }
+
+    fn send_wait(&self, packet: Packet, engine_ms: u32, len: usize) -> u32 {
+        if !self.adaptive || is_stream(packet) {
+            return engine_ms;
+        }
+        let t = f64::from(engine_ms).max(self.link.reply_ms() + self.link.wire_ms(len));
+        t.ceil() as u32
+    }
+
+    fn complete(&mut self, status: IoStatus, buf: Option<Vec<u8>>) {
+        let now = self.now();
+        self.engine.complete(now, status, buf);
+    }
+
+    fn begin(&mut self, first_phase_ms: Option<u32>, second_phase_ms: u32) {
+        self.last_send = None;
+        self.result_data_request_sent = false;
+        self.in_phase_two = false;
+        self.phase_two_timeout_ms = second_phase_ms;
+        self.phase_deadline =
+            first_phase_ms.map(|ms| Instant::now() + Duration::from_millis(u64::from(ms)));
+    }
+
+    fn enter_phase_two(&mut self) {
+        if !self.in_phase_two {
+            self.in_phase_two = true;
+            self.phase_deadline =
+                Some(Instant::now() + Duration::from_millis(u64::from(self.phase_two_timeout_ms)));
+        }
+    }
+}
+
+/// Runs the engine's current operation to its end.
+fn drive(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: Hooks<'_, '_>) -> PyResult<Status> {
+    let result = drive_inner(slf, transport, &hooks);
+    if result.is_err() {
+        slf.borrow_mut().engine.abort();
+    }
+    result
+}
+
+fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &Hooks<'_, '_>) -> PyResult<Status> {
+    let py = slf.py();
+    loop {
+        let action = slf.borrow_mut().next_action();
+        match action {
+            Action::Done(status) => return Ok(status),
+            Action::Flush => {
+                let (status, _) = io_status(py, transport.call_method0("_flush"))?;
+                let mut s = slf.borrow_mut();
+                s.last_send = None;
+                s.result_data_request_sent = false;
+                // A flush failure is a broken transport: the next send or receive says so.
+                let _ = status;
+                s.complete(IoStatus::Ok, None);
+            }
+            Action::Send { packet, timeout_ms, data } => {
+                let (wait, method, role, pipeline) = {
+                    let mut s = slf.borrow_mut();
+                    if packet == Packet::ResultHeader && s.role == Role::Master {
+                        s.enter_phase_two();
+                    }
+                    let method = if is_stream(packet) { "_stream_put_bytes" } else { "put_bytes" };
+                    (s.send_wait(packet, timeout_ms, data.len()), method, s.role, s.pipeline)
+                };
+                let len = data.len();
+                let bytes = PyBytes::new(py, &data);
+                let (mut status, _) = io_status(py, transport.call_method1(method, (bytes, wait)))?;
+                // The reference slave waits for the RESULT_DATA request only a few ms after it
+                // sends the RESULT_HEADER: less than one round trip on a slow or jittery link.
+                // Written now, the request is already in the slave's input when it looks. The
+                // slave reads exactly one packet at a time, so this is the same byte stream.
+                let mut pipelined = false;
+                if status == IoStatus::Ok && pipeline && role == Role::Master && packet == Packet::ResultHeader {
+                    let request = PyBytes::new(py, &wire::empty_packet(wire::MAGIC_RESULT_DATA));
+                    let (st, _) = io_status(py, transport.call_method1(method, (request, wait)))?;
+                    status = st;
+                    pipelined = st == IoStatus::Ok;
+                }
+                let mut s = slf.borrow_mut();
+                s.last_send = if status == IoStatus::Ok { Some((Instant::now(), len)) } else { None };
+                s.result_data_request_sent = pipelined;
+                s.complete(status, None);
+            }
+            Action::Recv { packet, timeout_ms, len, into_engine } => {
+                let (first, gap, total) = slf.borrow().recv_waits(packet, timeout_ms, len);
+                let buf = PyByteArray::new(py, &vec![0u8; len]);
+                let r = if is_stream(packet) {
+                    transport.call_method1("_stream_get_bytes", (&buf, total))
+                } else {
+                    transport.call_method1("_recv", (&buf, first, gap, total))
+                };
+                let (mut status, got) = io_status(py, r)?;
+                let mut bytes = None;
+                if status == IoStatus::Ok {
+                    match got {
+                        Some(obj) if !obj.is_none(py) => {
+                            let v = buffer_bytes(obj.bind(py))?;
+                            if v.len() == len {
+                                bytes = Some(v);
+                            } else {
+                                // An override that returned the wrong amount: nothing usable came.
+                                status = IoStatus::Timeout;
+                            }
+                        }
+                        _ => status = IoStatus::Timeout,
+                    }
+                }
+                let mut s = slf.borrow_mut();
+                if s.adaptive && !is_stream(packet) {
+                    match (status, s.last_send) {
+                        (IoStatus::Ok, Some((sent_at, _))) => {
+                            if is_data(packet) && len > wire::PACKET_OVERHEAD {
+                                s.link.rate_sample(sent_at.elapsed(), len);
+                            } else {
+                                s.link.rtt_sample(sent_at.elapsed(), len);
+                            }
+                        }
+                        (IoStatus::Timeout, Some(_)) => s.link.reply_missed(),
+                        _ => {}
+                    }
+                }
+                s.last_send = None;
+                if into_engine {
+                    if let Some(v) = bytes {
+                        let now = s.now();
+                        if let Io::Recv { into: Some(into), .. } = s.engine.poll(now) {
+                            into.copy_from_slice(&v);
+                        }
+                    }
+                    s.complete(status, None);
+                } else {
+                    s.complete(status, bytes);
+                }
+            }
+            Action::Dispatch { name_hash, argument } => {
+                let Hooks::Serve(callbacks) = hooks else {
+                    slf.borrow_mut().complete(IoStatus::Error, None);
+                    continue;
+                };
+                let result = match callbacks.get_item(name_hash)? {
+                    // The slave answers an unknown name with an empty result.
+                    None => framed(&[]),
+                    Some(cb) => {
+                        let arg = PyBytes::new(py, &argument);
+                        let out = cb.call1((PyMemoryView::from(&arg)?,))?;
+                        if out.is_none() {
+                            framed(&[])
+                        } else {
+                            packet_around(&out)?
+                        }
+                    }
+                };
+                let mut s = slf.borrow_mut();
+                s.last_send = None;
+                // The result phase starts now: its send_timeout is the slave's second phase.
+                s.in_phase_two = false;
+                s.enter_phase_two();
+                s.complete(IoStatus::Ok, Some(result));
+            }
+            Action::Deliver { frame } => {
+                let status = match hooks {
+                    Hooks::Reader(cb) => {
+                        let f = PyBytes::new(py, &frame);
+                        let out = cb.call1((PyMemoryView::from(&f)?,))?;
+                        // Returning False stops the stream (an extension; None goes on).
+                        if out.is_instance_of::<pyo3::types::PyBool>() && !out.is_truthy()? {
+                            IoStatus::Error
+                        } else {
+                            IoStatus::Ok
+                        }
+                    }
+                    _ => IoStatus::Error,
+                };
+                let mut s = slf.borrow_mut();
+                s.last_send = None;
+                s.complete(status, None);
+            }
+            Action::Produce => {
+                let (status, frame) = match hooks {
+                    Hooks::Writer(cb) => {
+                        let out = cb.call0()?;
+                        // Returning None stops the stream (an extension: the reference fails).
+                        if out.is_none() {
+                            (IoStatus::Error, None)
+                        } else {
+                            (IoStatus::Ok, Some(buffer_bytes(&out)?))
+                        }
+                    }
+                    _ => (IoStatus::Error, None),
+                };
+                let mut s = slf.borrow_mut();
+                s.last_send = None;
+                s.complete(status, frame);
+            }
+        }
+    }
+}
+
+fn u32_arg(name: &str, v: i64) -> PyResult<u32> {
+    u32::try_from(v).map_err(|_| PyValueError::new_err(format!("{name} must be in [0, 2**32): {v}")))
+}
+
+#[pymethods]
+impl Session {
+    /// Session(master: bool)
+    #[new]
+    fn py_new(master: bool) -> Self {
+        let role = if master { Role::Master } else { Role::Slave };
+        let config = Config {
+            max_argument_len: DEFAULT_MAX_LEN,
+            max_result_len: DEFAULT_MAX_LEN,
+            max_frame_len: DEFAULT_MAX_LEN,
+            ..Config::default()
+        };
+        Session {
+            engine: Session::new_engine(role, config),
+            role,
+            config,
+            carried: Stats::default(),
+            clock: Instant::now(),
+            link: Link::default(),
+            adaptive: true,
+            pipeline: true,
+            last_send: None,
+            result_data_request_sent: false,
+            phase_deadline: None,
+            phase_two_timeout_ms: 0,
+            in_phase_two: false,
+            last_call_ok: false,
+        }
+    }
+
+    /// One call: the result bytes, or None when a phase ran out of time (see last_error()).
+    fn call(
+        slf: &Bound<'_, Self>,
+        transport: &Bound<'_, PyAny>,
+        name_hash: i64,
+        data: &Bound<'_, PyAny>,
+        send_timeout: i64,
+        recv_timeout: i64,
+    ) -> PyResult<Option<PyObject>> {
+        let py = slf.py();
+        let name_hash = u32_arg("name hash", name_hash)?;
+        let send_timeout = u32_arg("send_timeout", send_timeout)?;
+        let recv_timeout = u32_arg("recv_timeout", recv_timeout)?;
+        let packet = packet_around(data)?;
+        {
+            let mut s = slf.borrow_mut();
+            let now = s.now();
+            s.begin(Some(send_timeout), recv_timeout);
+            match s.engine.call_start(name_hash, packet, send_timeout, recv_timeout, now) {
+                Status::Ok => {}
+                other => {
+                    return Err(PyValueError::new_err(format!("call could not start: {}", status_name(other))))
+                }
+            }
+        }
+        let status = drive(slf, transport, Hooks::Call)?;
+        let mut s = slf.borrow_mut();
+        s.last_call_ok = status == Status::Ok;
+        let out = if status == Status::Ok {
+            s.engine.result().map(|r| PyBytes::new(py, r).into_any().unbind())
+        } else {
+            None
+        };
+        s.engine.take_incoming();
+        s.engine.take_outgoing();
+        Ok(out)
+    }
+
+    /// One turn of loop(): returns the status name ("OK" when a command was served and its
+    /// result taken, "NO_COMMAND" when none came).
+    fn serve(
+        slf: &Bound<'_, Self>,
+        transport: &Bound<'_, PyAny>,
+        callbacks: &Bound<'_, PyDict>,
+        recv_timeout: i64,
+        send_timeout: i64,
+    ) -> PyResult<&'static str> {
+        let recv_timeout = u32_arg("recv_timeout", recv_timeout)?;
+        let send_timeout = u32_arg("send_timeout", send_timeout)?;
+        {
+            let mut s = slf.borrow_mut();
+            let now = s.now();
+            s.begin(Some(recv_timeout), send_timeout);
+            let st = s.engine.serve_start(recv_timeout, send_timeout, now);
+            if st != Status::Ok {
+                return Err(PyValueError::new_err(format!("serve could not start: {}", status_name(st))));
+            }
+        }
+        let status = drive(slf, transport, Hooks::Serve(callbacks))?;
+        let mut s = slf.borrow_mut();
+        s.engine.take_incoming();
+        s.engine.take_outgoing();
+        Ok(status_name(status))
+    }
+
+    /// Receive frames until the stream ends; returns the status name that ended it.
+    fn stream_reader(
+        slf: &Bound<'_, Self>,
+        transport: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+        queue_depth: i64,
+        read_timeout_ms: i64,
+    ) -> PyResult<&'static str> {
+        let queue_depth = u32_arg("queue_depth", queue_depth)?;
+        let read_timeout_ms = u32_arg("read_timeout_ms", read_timeout_ms)?;
+        {
+            let mut s = slf.borrow_mut();
+            let now = s.now();
+            s.begin(None, 0);
+            let st = s.engine.stream_reader_start(queue_depth, read_timeout_ms, now);
+            if st != Status::Ok {
+                return Err(PyValueError::new_err(format!("stream could not start: {}", status_name(st))));
+            }
+        }
+        let status = drive(slf, transport, Hooks::Reader(callback))?;
+        let mut s = slf.borrow_mut();
+        s.engine.take_incoming();
+        Ok(status_name(status))
+    }
+
+    /// Send frames until the stream ends; returns the status name that ended it.
+    fn stream_writer(
+        slf: &Bound<'_, Self>,
+        transport: &Bound<'_, PyAny>,
+        callback: &Bound<'_, PyAny>,
+        write_timeout_ms: i64,
+    ) -> PyResult<&'static str> {
+        let write_timeout_ms = u32_arg("write_timeout_ms", write_timeout_ms)?;
+        {
+            let mut s = slf.borrow_mut();
+            let now = s.now();
+            s.begin(None, 0);
+            let st = s.engine.stream_writer_start(write_timeout_ms, now);
+            if st != Status::Ok {
+                return Err(PyValueError::new_err(format!("stream could not start: {}", status_name(st))));
+            }
+        }
+        let status = drive(slf, transport, Hooks::Writer(callback))?;
+        let mut s = slf.borrow_mut();
+        s.engine.take_outgoing();
+        Ok(status_name(status))
+    }
+
+    /// "<STATUS>: <PACKET> <reason> (<n> attempts)" of the last operation that failed.
+    fn last_error_text(&self) -> String {
+        let e: LastError = self.engine.last_error();
+        format!(
+            "{}: {} {} ({} attempt{})",
+            status_name(e.status),
+            packet_name(e.packet),
+            reason_name(e.reason),
+            e.attempts,
+            if e.attempts == 1 { "" } else { "s" }
+        )
+    }
+
+    /// (status, packet, reason, attempts) names and count of the last failed operation.
+    fn last_error_info(&self) -> (&'static str, &'static str, &'static str, u32) {
+        let e = self.engine.last_error();
+        (status_name(e.status), packet_name(e.packet), reason_name(e.reason), e.attempts)
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = add_stats(self.carried, self.engine.stats());
+        let d = PyDict::new(py);
+        d.set_item("packets_sent", s.packets_sent)?;
+        d.set_item("packets_received", s.packets_received)?;
+        d.set_item("bad_magic", s.bad_magic)?;
+        d.set_item("bad_crc", s.bad_crc)?;
+        d.set_item("too_long", s.too_long)?;
+        d.set_item("timeouts", s.timeouts)?;
+        d.set_item("transport_errors", s.transport_errors)?;
+        d.set_item("retries", s.retries)?;
+        d.set_item("calls_ok", s.calls_ok)?;
+        d.set_item("calls_failed", s.calls_failed)?;
+        d.set_item("send_phase_timeouts", s.send_phase_timeouts)?;
+        d.set_item("recv_phase_timeouts", s.recv_phase_timeouts)?;
+        d.set_item("commands_served", s.commands_served)?;
+        d.set_item("stream_frames", s.stream_frames)?;
+        Ok(d)
+    }
+
+    fn stats_reset(&mut self) {
+        self.carried = Stats::default();
+        self.engine.stats_reset();
+    }
+
+    /// What the host measured about its link.
+    fn link<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("srtt_ms", self.link.srtt_ms())?;
+        d.set_item("rttvar_ms", self.link.rttvar_ms())?;
+        d.set_item("rtt_samples", self.link.rtt_samples())?;
+        d.set_item("reply_timeout_ms", self.link.reply_ms())?;
+        d.set_item("backoff", self.link.backoff())?;
+        d.set_item("bytes_per_s", self.link.bytes_per_s())?;
+        Ok(d)
+    }
+
+    /// The transport's own rate (a UART's baud rate / 10), used until a rate is measured.
+    fn set_link_hint(&mut self, bytes_per_s: f64) {
+        self.link.hint_bytes_per_s = bytes_per_s.max(0.0);
+    }
+
+    /// Forget what was measured (a new link, or a cam that came back after a reboot).
+    fn reset_link(&mut self) {
+        let hint = self.link.hint_bytes_per_s;
+        let mut link = Link::default();
+        link.hint_bytes_per_s = hint;
+        self.link = link;
+    }
+
+    /// Engine configuration; zero takes the reference default. Counters carry over.
+    #[pyo3(signature = (short_timeout_ms=None, long_timeout_ms=None, max_argument_len=None,
+                        max_result_len=None, max_frame_len=None, max_queue_depth=None,
+                        stream_timeout_ms=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn configure(
+        &mut self,
+        short_timeout_ms: Option<i64>,
+        long_timeout_ms: Option<i64>,
+        max_argument_len: Option<i64>,
+        max_result_len: Option<i64>,
+        max_frame_len: Option<i64>,
+        max_queue_depth: Option<i64>,
+        stream_timeout_ms: Option<i64>,
+    ) -> PyResult<()> {
+        if self.engine.is_busy() {
+            return Err(PyValueError::new_err("cannot configure while an operation runs"));
+        }
+        let mut c = self.config;
+        let set = |field: &mut u32, name: &str, v: Option<i64>| -> PyResult<()> {
+            if let Some(v) = v {
+                *field = u32_arg(name, v)?;
+            }
+            Ok(())
+        };
+        set(&mut c.short_timeout_ms, "short_timeout_ms", short_timeout_ms)?;
+        set(&mut c.long_timeout_ms, "long_timeout_ms", long_timeout_ms)?;
+        set(&mut c.max_argument_len, "max_argument_len", max_argument_len)?;
+        set(&mut c.max_result_len, "max_result_len", max_result_len)?;
+        set(&mut c.max_frame_len, "max_frame_len", max_frame_len)?;
+        set(&mut c.max_queue_depth, "max_queue_depth", max_queue_depth)?;
+        set(&mut c.stream_timeout_ms, "stream_timeout_ms", stream_timeout_ms)?;
+        self.carried = add_stats(self.carried, self.engine.stats());
+        self.config = c;
+        self.engine = Session::new_engine(self.role, c);
+        Ok(())
+    }
+
+    /// The configuration in force, defaults filled in.
+    fn config<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let c = self.engine.config();
+        let d = PyDict::new(py);
+        d.set_item("short_timeout_ms", c.short_timeout_ms)?;
+        d.set_item("long_timeout_ms", c.long_timeout_ms)?;
+        d.set_item("max_argument_len", c.max_argument_len)?;
+        d.set_item("max_result_len", c.max_result_len)?;
+        d.set_item("max_frame_len", c.max_frame_len)?;
+        d.set_item("max_queue_depth", c.max_queue_depth)?;
+        d.set_item("stream_timeout_ms", c.stream_timeout_ms)?;
+        Ok(d)
+    }
+}
+
+/// CRC-16/CCITT-FALSE of a buffer (the packets' CRC).
+#[pyfunction]
+fn crc16(data: &Bound<'_, PyAny>) -> PyResult<u16> {
+    Ok(wire::crc16(&buffer_bytes(data)?))
+}
+
+/// The 32-bit name hash that names a callback on the wire (str is UTF-8 encoded).
+#[pyfunction]
+fn name_hash(name: &Bound<'_, PyAny>) -> PyResult<u32> {
+    if let Ok(s) = name.downcast::<pyo3::types::PyString>() {
+        return Ok(wire::name_hash(s.to_cow()?.as_bytes()));
+    }
+    Ok(wire::name_hash(&buffer_bytes(name)?))
+}
+
+#[pymodule]
+fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Session>()?;
+    m.add_function(wrap_pyfunction!(crc16, m)?)?;
+    m.add_function(wrap_pyfunction!(name_hash, m)?)?;
+    m.add("DEFAULT_MAX_LEN", DEFAULT_MAX_LEN)?;
+    Ok(())
+}
