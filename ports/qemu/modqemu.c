@@ -30,12 +30,34 @@ static mp_obj_t qemu_busy_ns(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(qemu_busy_ns_obj, qemu_busy_ns);
 
+#if QEMU_WITH_ENGINE
+#include "omv_rpc.h"
+
+// The engine's CRC benchmark hook (src/ffi.rs): the CRC-16 of buf, `rounds` times over, in
+// one native call, so that busy_ns() around it gives instructions per byte.
+uint16_t omv_rpc_bench_crc(const uint8_t *buf, size_t len, uint32_t rounds);
+
+static mp_obj_t qemu_bench_crc(mp_obj_t buf_in, mp_obj_t rounds_in) {
+    mp_buffer_info_t buf;
+    mp_get_buffer_raise(buf_in, &buf, MP_BUFFER_READ);
+    mp_int_t rounds = mp_obj_get_int(rounds_in);
+    if (rounds < 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("rounds must be >= 0"));
+    }
+    return MP_OBJ_NEW_SMALL_INT(omv_rpc_bench_crc(buf.buf, buf.len, rounds));
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(qemu_bench_crc_obj, qemu_bench_crc);
+#endif
+
 static const mp_rom_map_elem_t qemu_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_qemu) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&qemu_exit_obj) },
     { MP_ROM_QSTR(MP_QSTR_time_ns), MP_ROM_PTR(&qemu_time_ns_obj) },
     { MP_ROM_QSTR(MP_QSTR_idle_ns), MP_ROM_PTR(&qemu_idle_ns_obj) },
     { MP_ROM_QSTR(MP_QSTR_busy_ns), MP_ROM_PTR(&qemu_busy_ns_obj) },
+    #if QEMU_WITH_ENGINE
+    { MP_ROM_QSTR(MP_QSTR_bench_crc), MP_ROM_PTR(&qemu_bench_crc_obj) },
+    #endif
 };
 static MP_DEFINE_CONST_DICT(qemu_module_globals, qemu_module_globals_table);
 
