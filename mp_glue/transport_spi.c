@@ -1,0 +1,212 @@
+/*
+ * transport_spi.c: the SPI transports (PROTOCOL.md, Transports: SPI).
+ *
+ * Master: machine.SPI and machine.Pin when the port has them, else pyb.SPI and pyb.Pin.
+ * Each packet is one transfer: CS low, 100 us for the slave, full duplex, CS high. A read
+ * whose bytes are all equal comes from a slave that was not inside its send call (MISO
+ * idles high): nothing was taken from it, so the master clocks the packet again until its
+ * timeout is spent.
+ * Slave: pyb.SPI in slave mode (machine.SPI has no slave mode). It arms its receive/send as
+ * soon as the engine asks for the packet, bounded by the packet's timeout, instead of
+ * polling CS first as the reference does: a slave that waits to see CS low before arming
+ * misses every transfer whose clock starts within its reaction time (the 100 us lead), the
+ * reference's "works one call in ten". CS still frames the transfer on the wire.
+ * The HAL moves at most 65535 bytes per call: longer packets go in 65535-byte pieces under
+ * one CS low, 100 us apart, on both sides.
+ */
+#include "transport_bus.h"
+
+#define RPC_SPI_MAX_TRANSFER 65535u
+#define RPC_SPI_LEAD_US 100u
+#define RPC_SPI_BITS_PER_BYTE 8u
+/* The slave does not know the master's clock: it assumes the documented default. */
+#define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
+
+#define RPC_SPI_MACHINE 0u     /* machine.SPI: write(buf), readinto(buf) */
+#define RPC_SPI_PYB 1u         /* pyb.SPI master or slave: send(buf, timeout=), recv(buf, timeout=) */
+
+typedef struct rpc_spi_transport {
+    rpc_transport_t base;
+    mp_obj_t bus;
+    mp_obj_t cs;
+    rpc_bus_method_t write;
+    rpc_bus_method_t read;
+    rpc_bus_method_t cs_value;  /* master: cs.value(0 / 1) */
+    mp_obj_t view;
+    mp_obj_t sleep_us;
+    uint32_t api;
+    uint32_t freq;
+    bool master;
+} rpc_spi_transport_t;
+
+static void rpc_spi_cs(rpc_spi_transport_t *t, int level) {
+    mp_obj_t arg = MP_OBJ_NEW_SMALL_INT(level);
+    int err;
+    rpc_bus_call(&t->cs_value, 1, 0, &arg, &err);
+}
+
+/* One packet: the master frames it with CS; both sides move it in <= 65535-byte pieces. */
+static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, bool write,
+    uint32_t timeout_ms) {
+    bool ok = true;
+    size_t offset = 0;
+    if (t->master) {
+        rpc_spi_cs(t, 0);
+    }
+    while (ok && offset < len) {
+        size_t chunk = len - offset < RPC_SPI_MAX_TRANSFER ? len - offset : RPC_SPI_MAX_TRANSFER;
+        if (t->master) {
+            rpc_bus_delay_us(t->sleep_us, RPC_SPI_LEAD_US);
+        }
+        rpc_memoryview_set(t->view, buf, offset, chunk, !write);
+        const rpc_bus_method_t *method = write ? &t->write : &t->read;
+        mp_obj_t ret;
+        int err;
+        if (t->api == RPC_SPI_MACHINE) {
+            ret = rpc_bus_call(method, 1, 0, &t->view, &err);
+        } else {
+            mp_obj_t args[3] = { t->view, MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
+            ret = rpc_bus_call(method, 1, 1, args, &err);
+        }
+        rpc_memoryview_set(t->view, NULL, 0, 0, false);
+        ok = ret != MP_OBJ_NULL;
+        offset += chunk;
+    }
+    if (t->master) {
+        rpc_spi_cs(t, 1);
+    }
+    return ok;
+}
+
+static int rpc_spi_flush(rpc_transport_t *self) {
+    /* SPI buffers nothing: there is no pending input to drop. */
+    (void)self;
+    return OMV_RPC_IO_OK;
+}
+
+static uint32_t rpc_spi_budget(rpc_spi_transport_t *t, size_t len, uint32_t timeout_ms) {
+    uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_SPI_BITS_PER_BYTE, t->freq);
+    return budget > 0 ? budget : 1;
+}
+
+static int rpc_spi_send(rpc_transport_t *self, const uint8_t *data, size_t len, size_t *done,
+    uint32_t timeout_ms, uint32_t packet) {
+    (void)packet;
+    rpc_spi_transport_t *t = (rpc_spi_transport_t *)self;
+    /* The master cannot tell whether the slave heard: one transfer, as on the wire. */
+    if (!rpc_spi_transfer(t, (uint8_t *)data, len, true, rpc_spi_budget(t, len, timeout_ms))) {
+        return OMV_RPC_IO_TIMEOUT;
+    }
+    *done = len;
+    return OMV_RPC_IO_OK;
+}
+
+static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t *done,
+    uint32_t timeout_ms, uint32_t packet) {
+    rpc_spi_transport_t *t = (rpc_spi_transport_t *)self;
+    uint32_t start = rpc_ticks_ms();
+    uint32_t budget = rpc_spi_budget(t, len, timeout_ms);
+    for (;;) {
+        if (rpc_spi_transfer(t, buf, len, false, budget)) {
+            if (!t->master || !rpc_bus_packet_has_magic(packet) || !rpc_bus_all_equal(buf, len)) {
+                *done = len;
+                return OMV_RPC_IO_OK;
+            }
+        } else if (!t->master) {
+            return OMV_RPC_IO_TIMEOUT;
+        }
+        if (rpc_time_left(start, budget) == 0) {
+            return OMV_RPC_IO_TIMEOUT;
+        }
+    }
+}
+
+static const rpc_transport_ops_t rpc_spi_ops = {
+    .flush = rpc_spi_flush,
+    .send = rpc_spi_send,
+    .recv = rpc_spi_recv,
+    .max_queue_depth = 1,
+    .short_timeout_scale = 1,
+};
+
+static rpc_spi_transport_t *rpc_spi_new(void) {
+    rpc_spi_transport_t *t = (rpc_spi_transport_t *)rpc_transport_new(sizeof(rpc_spi_transport_t), &rpc_spi_ops);
+    t->view = rpc_memoryview_new(NULL, 0, 0, false);
+    rpc_bus_delay_init(&t->sleep_us);
+    return t;
+}
+
+/* spi_master_transport(cs_pin, freq, clk_polarity, clk_phase, spi_bus) */
+static mp_obj_t rpc_spi_master_transport(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_obj_t cs_pin = args[0], freq = args[1], polarity = args[2], phase = args[3], spi_bus = args[4];
+    mp_int_t hz = mp_obj_get_int(freq);
+    if (hz <= 0) {
+        mp_raise_ValueError(MP_ERROR_TEXT("freq must be positive"));
+    }
+    rpc_spi_transport_t *t = rpc_spi_new();
+    t->master = true;
+    t->freq = (uint32_t)hz;
+    mp_obj_t machine = rpc_bus_import(MP_QSTR_machine);
+    mp_obj_t spi = rpc_bus_attr(machine, MP_QSTR_SPI);
+    mp_obj_t pin = rpc_bus_attr(machine, MP_QSTR_Pin);
+    mp_obj_t pin_out = rpc_bus_attr(pin, MP_QSTR_OUT);
+    if (spi != MP_OBJ_NULL && pin_out != MP_OBJ_NULL) {
+        mp_obj_t spi_args[7] = { spi_bus, MP_OBJ_NEW_QSTR(MP_QSTR_baudrate), freq,
+                                 MP_OBJ_NEW_QSTR(MP_QSTR_polarity), polarity,
+                                 MP_OBJ_NEW_QSTR(MP_QSTR_phase), phase };
+        t->bus = mp_call_function_n_kw(spi, 1, 3, spi_args);
+        t->api = RPC_SPI_MACHINE;
+        rpc_bus_method_load(&t->write, t->bus, MP_QSTR_write);
+        rpc_bus_method_load(&t->read, t->bus, MP_QSTR_readinto);
+    } else {
+        mp_obj_t pyb = rpc_bus_import(MP_QSTR_pyb);
+        spi = rpc_bus_attr(pyb, MP_QSTR_SPI);
+        mp_obj_t master = rpc_bus_attr(spi, MP_QSTR_MASTER);
+        pin = rpc_bus_attr(pyb, MP_QSTR_Pin);
+        pin_out = rpc_bus_attr(pin, MP_QSTR_OUT_PP);
+        if (master == MP_OBJ_NULL || pin_out == MP_OBJ_NULL) {
+            rpc_bus_missing("rpc_spi_master needs machine.SPI and machine.Pin, or pyb.SPI and pyb.Pin; this port has neither");
+        }
+        mp_obj_t spi_args[8] = { spi_bus, master, MP_OBJ_NEW_QSTR(MP_QSTR_baudrate), freq,
+                                 MP_OBJ_NEW_QSTR(MP_QSTR_polarity), polarity,
+                                 MP_OBJ_NEW_QSTR(MP_QSTR_phase), phase };
+        t->bus = mp_call_function_n_kw(spi, 2, 3, spi_args);
+        t->api = RPC_SPI_PYB;
+        rpc_bus_method_load(&t->write, t->bus, MP_QSTR_send);
+        rpc_bus_method_load(&t->read, t->bus, MP_QSTR_recv);
+    }
+    mp_obj_t pin_args[4] = { cs_pin, pin_out, MP_OBJ_NEW_QSTR(MP_QSTR_value), MP_OBJ_NEW_SMALL_INT(1) };
+    t->cs = mp_call_function_n_kw(pin, 2, 1, pin_args);
+    rpc_bus_method_load(&t->cs_value, t->cs, MP_QSTR_value);
+    return MP_OBJ_FROM_PTR(t);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_spi_master_transport_obj, 5, 5, rpc_spi_master_transport);
+
+/* spi_slave_transport(cs_pin, clk_polarity, clk_phase, spi_bus) */
+static mp_obj_t rpc_spi_slave_transport(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    mp_obj_t cs_pin = args[0], polarity = args[1], phase = args[2], spi_bus = args[3];
+    rpc_spi_transport_t *t = rpc_spi_new();
+    t->master = false;
+    t->freq = RPC_SPI_SLAVE_ASSUMED_FREQ;
+    mp_obj_t pyb = rpc_bus_import(MP_QSTR_pyb);
+    mp_obj_t spi = rpc_bus_attr(pyb, MP_QSTR_SPI);
+    mp_obj_t slave = rpc_bus_attr(spi, MP_QSTR_SLAVE);
+    mp_obj_t pin = rpc_bus_attr(pyb, MP_QSTR_Pin);
+    mp_obj_t pin_in = rpc_bus_attr(pin, MP_QSTR_IN);
+    if (slave == MP_OBJ_NULL || pin_in == MP_OBJ_NULL) {
+        rpc_bus_missing("rpc_spi_slave needs pyb.SPI (its slave mode) and pyb.Pin; this port has no pyb.SPI");
+    }
+    mp_obj_t spi_args[6] = { spi_bus, slave, MP_OBJ_NEW_QSTR(MP_QSTR_polarity), polarity,
+                             MP_OBJ_NEW_QSTR(MP_QSTR_phase), phase };
+    t->bus = mp_call_function_n_kw(spi, 2, 2, spi_args);
+    t->api = RPC_SPI_PYB;
+    rpc_bus_method_load(&t->write, t->bus, MP_QSTR_send);
+    rpc_bus_method_load(&t->read, t->bus, MP_QSTR_recv);
+    /* The chip select is an input here: claimed so that the pin name is checked now. */
+    mp_obj_t pin_args[2] = { cs_pin, pin_in };
+    t->cs = mp_call_function_n_kw(pin, 2, 0, pin_args);
+    return MP_OBJ_FROM_PTR(t);
+}
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_spi_slave_transport_obj, 4, 4, rpc_spi_slave_transport);
