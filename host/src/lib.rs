@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use omv_rpc::engine::{Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
 use omv_rpc::wire;
-use pyo3::exceptions::{PyOSError, PyTimeoutError, PyValueError};
+use pyo3::exceptions::{PyOSError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
 
@@ -127,9 +127,16 @@ fn buffer_bytes(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
     if let Ok(b) = obj.downcast::<PyByteArray>() {
         return Ok(b.to_vec());
     }
-    // memoryview, array, ...: bytes(obj) copies any buffer (the limited API has no buffer access).
-    let copied = obj.py().get_type::<PyBytes>().call1((obj,))?;
+    // memoryview, array, ...: bytes(memoryview(obj)) copies any buffer (the limited API has
+    // no buffer access); memoryview() refuses what is not a buffer (an int, a str).
+    let view = PyMemoryView::from(obj)
+        .map_err(|_| PyTypeError::new_err(format!("a bytes-like object is required, not '{}'", type_name(obj))))?;
+    let copied = obj.py().get_type::<PyBytes>().call1((view,))?;
     Ok(copied.downcast::<PyBytes>()?.as_bytes().to_vec())
+}
+
+fn type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".into())
 }
 
 /// A packet buffer `[2 bytes | payload | 2 bytes]` around the bytes of a Python buffer.
