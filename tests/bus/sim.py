@@ -701,12 +701,10 @@ class Simulator:
         deadline = self.now() + timeout_ms / 1000
 
         def mailbox_free():
-            self._can_settle(bus)
             return sum(1 for f in bus.inflight if f.sender is device) < CAN_TX_MAILBOXES
 
-        if not mailbox_free():
-            if timeout_ms == 0 or not self._wait_until(deadline, mailbox_free):
-                return bp.ETIMEDOUT, 0, b""
+        if not self._can_wait(bus, deadline if timeout_ms else 0.0, mailbox_free):
+            return bp.ETIMEDOUT, 0, b""
         now = self.now()
         start = max(now, bus.free_at)
         end = start + self.wire_time(can_frame_bits(can_id, data) / device.bitrate)
@@ -717,9 +715,23 @@ class Simulator:
         if timeout_ms == 0:
             return 0, 0, b""
         # With a timeout, pyb.CAN.send waits until the frame has left the mailbox.
-        if not self._wait_until(deadline, lambda: (self._can_settle(bus), frame not in bus.inflight)[1]):
+        if not self._can_wait(bus, deadline, lambda: frame not in bus.inflight):
             return bp.ETIMEDOUT, 0, b""
         return 0, 0, b""
+
+    def _can_wait(self, bus, deadline, done):
+        """Wait until done() or deadline, settling the bus at each frame's end; -> done()."""
+        while True:
+            self._can_settle(bus)
+            if done():
+                return True
+            now = self.now()
+            if now >= deadline or self._stopping:
+                return False
+            wake = deadline
+            if bus.inflight:
+                wake = min(wake, bus.inflight[0].end)
+            self.cond.wait(max(0.0, wake - now))
 
     def _can_recv(self, node, bus_id, fifo, timeout_ms, _data):
         bus = self.can[bus_id]
@@ -727,18 +739,13 @@ class Simulator:
         if device is None or fifo > 1:
             return bp.EINVAL, 0, b""
         deadline = self.now() + timeout_ms / 1000
-        while True:
-            self._can_settle(bus)
-            if device.fifos[fifo]:
-                can_id, data = device.fifos[fifo].popleft()
-                return 0, can_id, data
-            now = self.now()
-            if now >= deadline or self._stopping or device not in bus.devices:
-                return bp.ETIMEDOUT, 0, b""
-            wake = deadline
-            if bus.inflight:
-                wake = min(wake, bus.inflight[0].end)
-            self.cond.wait(max(0.0, wake - now))
+        fifo_queue = device.fifos[fifo]
+        if not self._can_wait(bus, deadline, lambda: fifo_queue or device not in bus.devices):
+            return bp.ETIMEDOUT, 0, b""
+        if not fifo_queue:
+            return bp.ETIMEDOUT, 0, b""
+        can_id, data = fifo_queue.popleft()
+        return 0, can_id, data
 
     def _can_any(self, node, bus_id, fifo, _c, _data):
         bus = self.can[bus_id]
