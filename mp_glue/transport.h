@@ -12,10 +12,11 @@
  *   2. Write flush/send/recv as documented on rpc_transport_ops_t below and put them in a
  *      `static const rpc_transport_ops_t` (max_queue_depth 255, or 1 for I2C and SPI).
  *   3. Write a constructor `static mp_obj_t rpc_i2c_transport_make(...)` that allocates the
- *      struct with rpc_transport_new(sizeof(struct), &ops), fills it and returns it;
- *      MP_DEFINE_CONST_FUN_OBJ_* it and declare the fun object in rpc_transports.h.
- *   4. Add the file to RPC_GLUE_SRC (mp_glue/sources.mk; micropython.cmake lists it too) and
- *      the module-table line to RPC_TRANSPORT_GLOBALS in rpc_transports.h.
+ *      struct with rpc_transport_new(sizeof(struct), &ops), fills it and returns it, and
+ *      MP_DEFINE_CONST_FUN_OBJ_* it (not static).
+ *   4. Name the file mp_glue/transport_<bus>.c: every such file is compiled (sources.mk,
+ *      micropython.cmake). Export the constructor through RPC_BUS_TRANSPORT_GLOBALS(X) in
+ *      transport_bus.h (see rpc_transports.h).
  *   5. The Python shim (frozen/rpc.py) builds the bus object (machine.I2C, pyb.SPI, ...) and
  *      passes it to your constructor; `_rpc.Engine(role, transport)` does the rest.
  * A transport may raise (a MicroPython exception is a longjmp) anywhere: the driver calls it
@@ -25,6 +26,7 @@
 #define OMV_RPC_MP_GLUE_TRANSPORT_H
 
 #include "py/obj.h"
+#include "py/stream.h"
 #include "omv_rpc.h"
 
 /* What flush/send/recv return: OMV_RPC_IO_OK, OMV_RPC_IO_TIMEOUT or OMV_RPC_IO_ERROR. */
@@ -80,20 +82,24 @@ static inline uint32_t rpc_time_left(uint32_t start_ms, uint32_t timeout_ms) {
 /* A stream-protocol object with a poller for waiting on it (rpc_stream.c). Transports over
  * anything with the stream protocol (UART, USB VCP, sockets, files) embed one. */
 typedef struct rpc_stream {
-    mp_obj_t obj;          /* the stream object */
-    mp_obj_t poller;       /* select.poll() with obj registered, or MP_OBJ_NULL */
-    mp_obj_t ipoll[3];     /* poller.ipoll, loaded once (method, self, timeout) */
-    uint8_t poll_events;   /* what the poller is registered for now */
+    mp_obj_t obj;                /* the stream object, MP_OBJ_NULL when there is none */
+    const mp_stream_p_t *proto;  /* its stream protocol (read, write, ioctl) */
+    mp_obj_t poller;             /* select.poll() with obj registered, or MP_OBJ_NULL */
+    mp_obj_t ipoll[3];           /* poller.ipoll loaded once: method, self, timeout */
+    uint8_t poll_events;         /* what the poller is registered for now */
+    bool nonblocking;            /* read/write say EAGAIN instead of blocking (sockets set
+                                    non-blocking): no readiness check before each read */
 } rpc_stream_t;
 
 /* Sets up s for obj (raises TypeError if obj is not a stream). */
-void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj);
+void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking);
 /* Read/write with the transport rules above (len - *done bytes, timeout 0 = no wait). */
 int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms);
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms);
 /* Read and drop whatever is readable now. */
 int rpc_stream_flush(rpc_stream_t *s);
-/* Wait up to timeout_ms until s is readable (events 1) or writable (events 4). */
-void rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms);
+/* Wait up to timeout_ms until s is readable (events MP_STREAM_POLL_RD) or writable
+ * (MP_STREAM_POLL_WR); true when it is (or has an error or hang-up to report). */
+bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms);
 
 #endif /* OMV_RPC_MP_GLUE_TRANSPORT_H */

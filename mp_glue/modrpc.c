@@ -1,0 +1,807 @@
+/*
+ * modrpc.c: module _rpc, the engine driver. An Engine object holds the sans-IO engine
+ * (include/omv_rpc.h) in its own memory, a transport (transport.h) and the buffers the
+ * engine works in, and carries out the io actions the engine asks for. MicroPython calls
+ * that may raise (transports, callbacks) happen only here, between engine calls: an
+ * exception leaves the operation unfinished, and the engine is aborted before the next one.
+ *
+ * Memory: the command packet (master), the received argument (slave), the result packet
+ * (slave) and stream frames live in buffers that grow when needed and are reused; a call's
+ * result is the one allocation per call (the received RESULT_DATA packet, handed out as a
+ * memoryview of its payload). Data packets are allocated without raising: no memory is a
+ * clean failure (OMV_RPC_IO_ERROR), never MemoryError.
+ */
+#include "rpc_glue.h"
+#include "rpc_transports.h"
+
+/* Longest argument, result and stream frame accepted off the wire by default (PY_API.md). */
+#define RPC_DEFAULT_MAX_LEN (1024 * 1024)
+/* Reference timing (PROTOCOL.md). */
+#define RPC_MASTER_SHORT_TIMEOUT_MS 3
+#define RPC_SLAVE_SHORT_TIMEOUT_MS 2
+#define RPC_LONG_TIMEOUT_MS 5000
+#define RPC_STREAM_TIMEOUT_MS 1000
+
+/* Engine.op: what the engine is doing as far as the glue knows. */
+#define RPC_OP_IDLE 0
+#define RPC_OP_BLOCKING 1    /* a blocking operation; still set afterwards only if it raised */
+#define RPC_OP_CALL_RUNNING 2 /* call_start() ... call_poll() */
+#define RPC_OP_CALL_DONE 3   /* finished, waiting for call_result() */
+
+/* Engine.status before the first operation. */
+#define RPC_STATUS_NONE 0xFFFFFFFFu
+
+typedef struct rpc_buffer {
+    uint8_t *data;
+    size_t cap;
+} rpc_buffer_t;
+
+typedef struct rpc_callback {
+    uint32_t name_hash;
+    mp_obj_t fun;
+} rpc_callback_t;
+
+typedef struct rpc_engine_obj {
+    mp_obj_base_t base;
+    omv_rpc_engine_t engine;
+    omv_rpc_config_t config;
+    mp_obj_t transport_obj;
+    rpc_transport_t *transport;
+    uint32_t role;
+    uint32_t bytes_per_s;    /* set_timing: stretch io timeouts to the wire time (0: off) */
+    uint32_t status;         /* how the last operation ended (OMV_RPC_*) */
+    const char *glue_error;  /* a failure only the glue knows about (no memory), or NULL */
+    uint8_t op;              /* RPC_OP_* */
+    bool io_pending;         /* a SEND or RECV is being carried out */
+    omv_rpc_io_t io;
+    size_t io_done;
+    uint32_t io_start;
+    uint32_t io_timeout;
+    uint8_t *io_buf;         /* where the pending RECV goes */
+    rpc_buffer_t command;    /* master: the COMMAND_DATA packet; slave: the one received */
+    rpc_buffer_t result;     /* slave: the RESULT_DATA packet to send */
+    rpc_buffer_t frame;      /* stream reader: the frame received */
+    uint8_t *result_data;    /* master: the RESULT_DATA packet of the running call */
+    size_t result_data_len;
+    mp_obj_t produced;       /* stream writer: the frame being sent (kept alive) */
+    mp_obj_t stream_cb;
+    rpc_callback_t *callbacks;
+    size_t n_callbacks;
+    size_t callbacks_cap;
+    mp_obj_t schedule_cb;
+    mp_obj_t loop_cb;
+    mp_obj_t empty_bytes;
+    uint8_t small_packet[8]; /* empty packets (magic + crc) */
+} rpc_engine_obj_t;
+
+/******************************************************************************/
+// Buffers
+
+/* The buffer grown to at least n bytes, without raising: NULL when the heap cannot give it.
+ * A buffer that was outgrown is left to the garbage collector (a callback may still hold a
+ * memoryview of it). */
+static uint8_t *rpc_buffer_reserve(rpc_buffer_t *b, size_t n) {
+    if (b->cap >= n && b->data != NULL) {
+        return b->data;
+    }
+    uint8_t *data = rpc_malloc_maybe(n);
+    if (data == NULL) {
+        return NULL;
+    }
+    b->data = data;
+    b->cap = n;
+    return data;
+}
+
+/******************************************************************************/
+// Carrying out io actions
+
+static uint32_t rpc_now(void) {
+    return rpc_ticks_ms();
+}
+
+static void rpc_complete(rpc_engine_obj_t *self, int32_t io_status, const uint8_t *buf, size_t len) {
+    omv_rpc_complete(&self->engine, rpc_now(), io_status, buf, len);
+}
+
+/* Where a RECV with io.data == NULL (a data packet or a frame) goes; NULL if no memory. */
+static uint8_t *rpc_recv_buffer(rpc_engine_obj_t *self, size_t len) {
+    switch (self->io.packet) {
+        case OMV_RPC_PACKET_RESULT_DATA:
+            if (len <= sizeof(self->small_packet)) {
+                return self->small_packet;
+            }
+            /* A retry of the same call reuses the packet it allocated; the buffer becomes
+             * the result on success. */
+            if (self->result_data == NULL || self->result_data_len != len) {
+                self->result_data = rpc_malloc_maybe(len);
+                self->result_data_len = self->result_data != NULL ? len : 0;
+            }
+            return self->result_data;
+        case OMV_RPC_PACKET_COMMAND_DATA:
+            return rpc_buffer_reserve(&self->command, len);
+        default:
+            return rpc_buffer_reserve(&self->frame, len);
+    }
+}
+
+/* A memoryview of io data that lies in one of our buffers (kept at the block start for the
+ * garbage collector). */
+static mp_obj_t rpc_view_of(rpc_buffer_t *b, const uint8_t *data, size_t len) {
+    if (len == 0 || data == NULL) {
+        return rpc_memoryview_new(NULL, 0, 0, false);
+    }
+    if (b->data != NULL && data >= b->data && data + len <= b->data + b->cap) {
+        return rpc_memoryview_new(b->data, data - b->data, len, false);
+    }
+    return rpc_memoryview_new((void *)data, 0, len, false);
+}
+
+static mp_obj_t rpc_find_callback(rpc_engine_obj_t *self, uint32_t name_hash) {
+    for (size_t i = 0; i < self->n_callbacks; i++) {
+        if (self->callbacks[i].name_hash == name_hash) {
+            return self->callbacks[i].fun;
+        }
+    }
+    return MP_OBJ_NULL;
+}
+
+/* Slave: run the callback for the command and complete with the framed result. */
+static void rpc_dispatch(rpc_engine_obj_t *self) {
+    mp_obj_t fun = rpc_find_callback(self, self->io.name_hash);
+    if (fun == MP_OBJ_NULL) {
+        /* No callback of that name: the reference answers with an empty result. */
+        rpc_complete(self, OMV_RPC_IO_OK, self->small_packet, OMV_RPC_PACKET_OVERHEAD);
+        return;
+    }
+    mp_obj_t arg = rpc_view_of(&self->command, self->io.data, self->io.len);
+    mp_obj_t ret = mp_call_function_n_kw(fun, 1, 0, &arg);
+    if (ret == mp_const_none) {
+        rpc_complete(self, OMV_RPC_IO_OK, self->small_packet, OMV_RPC_PACKET_OVERHEAD);
+        return;
+    }
+    mp_buffer_info_t info;
+    if (!mp_get_buffer(ret, &info, MP_BUFFER_READ)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("an rpc callback must return a bytes-like object or None"));
+    }
+    uint8_t *packet = rpc_buffer_reserve(&self->result, info.len + OMV_RPC_PACKET_OVERHEAD);
+    if (packet == NULL) {
+        self->glue_error = "TRANSPORT_ERROR: RESULT_DATA no memory for the result";
+        rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
+        return;
+    }
+    memcpy(packet + 2, info.buf, info.len);
+    rpc_complete(self, OMV_RPC_IO_OK, packet, info.len + OMV_RPC_PACKET_OVERHEAD);
+}
+
+/* Stream reader: hand the frame to the callback. */
+static void rpc_deliver(rpc_engine_obj_t *self) {
+    mp_obj_t arg = rpc_view_of(&self->frame, self->io.data, self->io.len);
+    mp_call_function_n_kw(self->stream_cb, 1, 0, &arg);
+    rpc_complete(self, OMV_RPC_IO_OK, NULL, 0);
+}
+
+/* Stream writer: the next frame from the callback; None ends the stream. */
+static void rpc_produce(rpc_engine_obj_t *self) {
+    mp_obj_t ret = mp_call_function_n_kw(self->stream_cb, 0, 0, NULL);
+    if (ret == mp_const_none) {
+        self->produced = MP_OBJ_NULL;
+        rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
+        return;
+    }
+    mp_buffer_info_t info;
+    if (!mp_get_buffer(ret, &info, MP_BUFFER_READ)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("a stream_writer callback must return a bytes-like object"));
+    }
+    self->produced = ret;
+    rpc_complete(self, OMV_RPC_IO_OK, info.buf, info.len);
+}
+
+/* The time an io action may take: the engine's, stretched to the wire time at bytes_per_s. */
+static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
+    uint32_t timeout = self->io.timeout_ms;
+    if (self->bytes_per_s != 0) {
+        uint64_t wire_ms = (uint64_t)self->io.len * 1000u / self->bytes_per_s + self->config.short_timeout_ms;
+        if (wire_ms > timeout) {
+            timeout = wire_ms > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)wire_ms;
+        }
+    }
+    return timeout;
+}
+
+/* Carries out io actions until the operation is done (true) or, when !blocking, until an
+ * io action would have to wait (false; call again to go on). */
+static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
+    rpc_transport_t *t = self->transport;
+    for (;;) {
+        if (!self->io_pending) {
+            omv_rpc_poll(&self->engine, rpc_now(), &self->io);
+            switch (self->io.action) {
+                case OMV_RPC_ACTION_DONE:
+                    self->status = self->io.status;
+                    return true;
+                case OMV_RPC_ACTION_FLUSH:
+                    rpc_complete(self, t->ops->flush(t), NULL, 0);
+                    continue;
+                case OMV_RPC_ACTION_SEND:
+                case OMV_RPC_ACTION_RECV:
+                    self->io_pending = true;
+                    self->io_done = 0;
+                    self->io_start = rpc_now();
+                    self->io_timeout = rpc_io_timeout(self);
+                    self->io_buf = self->io.data;
+                    if (self->io.action == OMV_RPC_ACTION_RECV && self->io_buf == NULL) {
+                        self->io_buf = rpc_recv_buffer(self, self->io.len);
+                        if (self->io_buf == NULL) {
+                            self->io_pending = false;
+                            self->glue_error = "TRANSPORT_ERROR: data packet no memory";
+                            rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
+                            continue;
+                        }
+                    }
+                    break;
+                case OMV_RPC_ACTION_DISPATCH:
+                    rpc_dispatch(self);
+                    continue;
+                case OMV_RPC_ACTION_DELIVER:
+                    rpc_deliver(self);
+                    continue;
+                case OMV_RPC_ACTION_PRODUCE:
+                    rpc_produce(self);
+                    continue;
+                default:
+                    rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
+                    continue;
+            }
+        }
+        uint32_t left = blocking ? rpc_time_left(self->io_start, self->io_timeout) : 0;
+        int status;
+        if (self->io.action == OMV_RPC_ACTION_SEND) {
+            status = t->ops->send(t, self->io.data, self->io.len, &self->io_done, left, self->io.packet);
+        } else {
+            status = t->ops->recv(t, self->io_buf, self->io.len, &self->io_done, left, self->io.packet);
+        }
+        if (status == OMV_RPC_IO_TIMEOUT && !blocking && rpc_time_left(self->io_start, self->io_timeout) > 0) {
+            return false;
+        }
+        self->io_pending = false;
+        if (self->io.action == OMV_RPC_ACTION_RECV && self->io.data == NULL) {
+            rpc_complete(self, status, self->io_buf, self->io.len);
+        } else {
+            rpc_complete(self, status, NULL, 0);
+        }
+    }
+}
+
+/******************************************************************************/
+// Operations
+
+static rpc_engine_obj_t *rpc_engine(mp_obj_t self_in) {
+    if (mp_obj_get_type(self_in) != RPC_TYPE(rpc_type_engine)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("expected an rpc Engine"));
+    }
+    return MP_OBJ_TO_PTR(self_in);
+}
+
+static uint32_t rpc_timeout_arg(mp_obj_t arg) {
+    mp_int_t ms = mp_obj_get_int(arg);
+    return ms < 0 ? 0 : (uint32_t)ms;
+}
+
+/* Start of every operation: an operation that an exception cut short is abandoned now. */
+static void rpc_begin(rpc_engine_obj_t *self) {
+    if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
+        mp_raise_msg(&mp_type_RuntimeError,
+            MP_ERROR_TEXT("a call_start() is in progress: finish it with call_result() or call_cancel()"));
+    }
+    if (self->op == RPC_OP_BLOCKING) {
+        omv_rpc_abort(&self->engine);
+    }
+    self->io_pending = false;
+    self->glue_error = NULL;
+    self->produced = MP_OBJ_NULL;
+}
+
+static void rpc_start_check(uint32_t status) {
+    if (status != OMV_RPC_OK) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("the rpc engine is busy"));
+    }
+}
+
+/* Runs a started operation to its end (blocking). */
+static uint32_t rpc_run(rpc_engine_obj_t *self) {
+    self->op = RPC_OP_BLOCKING;
+    rpc_drive(self, true);
+    self->op = RPC_OP_IDLE;
+    self->produced = MP_OBJ_NULL;
+    return self->status;
+}
+
+/* Master: frame the argument into the command packet and start the call. */
+static void rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data, mp_obj_t send_timeout, mp_obj_t recv_timeout) {
+    if (self->role != OMV_RPC_ROLE_MASTER) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("call() needs a master"));
+    }
+    mp_buffer_info_t name_info, data_info;
+    mp_get_buffer_raise(name, &name_info, MP_BUFFER_READ);
+    mp_get_buffer_raise(data, &data_info, MP_BUFFER_READ);
+    uint32_t send_ms = rpc_timeout_arg(send_timeout);
+    uint32_t recv_ms = rpc_timeout_arg(recv_timeout);
+    rpc_begin(self);
+    self->result_data = NULL;
+    self->result_data_len = 0;
+    size_t packet_len = data_info.len + OMV_RPC_PACKET_OVERHEAD;
+    uint8_t *packet = rpc_buffer_reserve(&self->command, packet_len);
+    if (packet == NULL) {
+        mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory for the command packet"));
+    }
+    memcpy(packet + 2, data_info.buf, data_info.len);
+    uint32_t hash = omv_rpc_name_hash(name_info.buf, name_info.len);
+    rpc_start_check(omv_rpc_call_start(&self->engine, hash, packet, packet_len, send_ms, recv_ms, rpc_now()));
+}
+
+/* Master: what a finished call returns (PY_API.md). */
+static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
+    if (self->status != OMV_RPC_OK) {
+        return mp_const_none;
+    }
+    size_t len = omv_rpc_result_len(&self->engine);
+    if (len == 0) {
+        return self->empty_bytes;
+    }
+    if (self->result_data == NULL || self->result_data_len != len + OMV_RPC_PACKET_OVERHEAD) {
+        self->glue_error = "TRANSPORT_ERROR: RESULT_DATA lost";
+        return mp_const_none;
+    }
+    mp_obj_t result = rpc_memoryview_new(self->result_data, 2, len, true);
+    self->result_data = NULL; /* handed over to the result */
+    self->result_data_len = 0;
+    return result;
+}
+
+static mp_obj_t rpc_engine_call(size_t n_args, const mp_obj_t *args) {
+    rpc_engine_obj_t *self = rpc_engine(args[0]);
+    rpc_call_begin(self, args[1], args[2], args[3], args[4]);
+    rpc_run(self);
+    return rpc_call_outcome(self);
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_obj, 5, 5, rpc_engine_call);
+
+static mp_obj_t rpc_engine_call_start(size_t n_args, const mp_obj_t *args) {
+    rpc_engine_obj_t *self = rpc_engine(args[0]);
+    rpc_call_begin(self, args[1], args[2], args[3], args[4]);
+    self->op = RPC_OP_CALL_RUNNING;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_start_obj, 5, 5, rpc_engine_call_start);
+
+static mp_obj_t rpc_engine_call_poll(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    if (self->op == RPC_OP_CALL_RUNNING) {
+        /* While it runs, an exception (KeyboardInterrupt in a wait) leaves it running: the
+         * next call_poll() goes on, call_cancel() abandons it. */
+        if (rpc_drive(self, false)) {
+            self->op = RPC_OP_CALL_DONE;
+        }
+    } else if (self->op != RPC_OP_CALL_DONE) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("no call_start() in progress"));
+    }
+    return mp_obj_new_bool(self->op == RPC_OP_CALL_DONE);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_call_poll_obj, rpc_engine_call_poll);
+
+static mp_obj_t rpc_engine_call_result(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    if (self->op == RPC_OP_CALL_RUNNING) {
+        /* Not finished yet: finish it, blocking. */
+        rpc_drive(self, true);
+        self->op = RPC_OP_CALL_DONE;
+    } else if (self->op != RPC_OP_CALL_DONE) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("no call_start() in progress"));
+    }
+    self->op = RPC_OP_IDLE;
+    return rpc_call_outcome(self);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_call_result_obj, rpc_engine_call_result);
+
+static mp_obj_t rpc_engine_call_cancel(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
+        omv_rpc_abort(&self->engine);
+        self->op = RPC_OP_IDLE;
+        self->io_pending = false;
+        self->result_data = NULL;
+        self->result_data_len = 0;
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_call_cancel_obj, rpc_engine_call_cancel);
+
+/* Slave: one turn of loop(); True when a command was served. */
+static uint32_t rpc_serve_once(rpc_engine_obj_t *self, uint32_t recv_ms, uint32_t send_ms) {
+    rpc_begin(self);
+    rpc_start_check(omv_rpc_serve_start(&self->engine, recv_ms, send_ms, rpc_now()));
+    return rpc_run(self);
+}
+
+static void rpc_check_slave(rpc_engine_obj_t *self) {
+    if (self->role != OMV_RPC_ROLE_SLAVE) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("serving commands needs a slave"));
+    }
+}
+
+static mp_obj_t rpc_engine_serve(mp_obj_t self_in, mp_obj_t recv_timeout, mp_obj_t send_timeout) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    rpc_check_slave(self);
+    uint32_t status = rpc_serve_once(self, rpc_timeout_arg(recv_timeout), rpc_timeout_arg(send_timeout));
+    return mp_obj_new_bool(status == OMV_RPC_OK);
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_serve_obj, rpc_engine_serve);
+
+/* loop(recv_timeout, send_timeout): forever (an exception in a callback ends it). */
+static mp_obj_t rpc_engine_loop(mp_obj_t self_in, mp_obj_t recv_timeout, mp_obj_t send_timeout) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    rpc_check_slave(self);
+    uint32_t recv_ms = rpc_timeout_arg(recv_timeout);
+    uint32_t send_ms = rpc_timeout_arg(send_timeout);
+    for (;;) {
+        if (rpc_serve_once(self, recv_ms, send_ms) == OMV_RPC_OK && self->schedule_cb != MP_OBJ_NULL) {
+            /* Runs once; the callback may schedule the next one. */
+            mp_obj_t cb = self->schedule_cb;
+            self->schedule_cb = MP_OBJ_NULL;
+            mp_call_function_n_kw(cb, 0, 0, NULL);
+        }
+        if (self->loop_cb != MP_OBJ_NULL) {
+            mp_call_function_n_kw(self->loop_cb, 0, 0, NULL);
+        }
+    }
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_loop_obj, rpc_engine_loop);
+
+static mp_obj_t rpc_engine_register_callback(mp_obj_t self_in, mp_obj_t cb) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    mp_obj_t name = mp_load_attr(cb, MP_QSTR___name__);
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(name, &info, MP_BUFFER_READ);
+    uint32_t hash = omv_rpc_name_hash(info.buf, info.len);
+    for (size_t i = 0; i < self->n_callbacks; i++) {
+        if (self->callbacks[i].name_hash == hash) {
+            self->callbacks[i].fun = cb;
+            return mp_const_none;
+        }
+    }
+    if (self->n_callbacks == self->callbacks_cap) {
+        size_t cap = self->callbacks_cap ? self->callbacks_cap * 2 : 8;
+        rpc_callback_t *table = rpc_malloc_maybe(cap * sizeof(rpc_callback_t));
+        if (table == NULL) {
+            mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory for the callback table"));
+        }
+        if (self->n_callbacks) {
+            memcpy(table, self->callbacks, self->n_callbacks * sizeof(rpc_callback_t));
+        }
+        self->callbacks = table;
+        self->callbacks_cap = cap;
+    }
+    self->callbacks[self->n_callbacks].name_hash = hash;
+    self->callbacks[self->n_callbacks].fun = cb;
+    self->n_callbacks++;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(rpc_engine_register_callback_obj, rpc_engine_register_callback);
+
+static mp_obj_t rpc_engine_schedule_callback(mp_obj_t self_in, mp_obj_t cb) {
+    rpc_engine(self_in)->schedule_cb = cb == mp_const_none ? MP_OBJ_NULL : cb;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(rpc_engine_schedule_callback_obj, rpc_engine_schedule_callback);
+
+static mp_obj_t rpc_engine_setup_loop_callback(mp_obj_t self_in, mp_obj_t cb) {
+    rpc_engine(self_in)->loop_cb = cb == mp_const_none ? MP_OBJ_NULL : cb;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_2(rpc_engine_setup_loop_callback_obj, rpc_engine_setup_loop_callback);
+
+/* stream_reader(call_back, queue_depth, read_timeout_ms) */
+static mp_obj_t rpc_engine_stream_reader(size_t n_args, const mp_obj_t *args) {
+    rpc_engine_obj_t *self = rpc_engine(args[0]);
+    mp_int_t depth = mp_obj_get_int(args[2]);
+    if (depth < 1 || depth > 255) {
+        mp_raise_ValueError(MP_ERROR_TEXT("queue_depth must be 1 to 255"));
+    }
+    uint32_t timeout = rpc_timeout_arg(args[3]);
+    rpc_begin(self);
+    self->stream_cb = args[1];
+    rpc_start_check(omv_rpc_stream_reader_start(&self->engine, depth, timeout, rpc_now()));
+    rpc_run(self);
+    self->stream_cb = MP_OBJ_NULL;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_stream_reader_obj, 4, 4, rpc_engine_stream_reader);
+
+/* stream_writer(call_back, write_timeout_ms) */
+static mp_obj_t rpc_engine_stream_writer(mp_obj_t self_in, mp_obj_t cb, mp_obj_t write_timeout) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    uint32_t timeout = rpc_timeout_arg(write_timeout);
+    rpc_begin(self);
+    self->stream_cb = cb;
+    rpc_start_check(omv_rpc_stream_writer_start(&self->engine, timeout, rpc_now()));
+    rpc_run(self);
+    self->stream_cb = MP_OBJ_NULL;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_stream_writer_obj, rpc_engine_stream_writer);
+
+/******************************************************************************/
+// Explaining failures
+
+static const char *const rpc_status_names[] = {
+    "OK", "SEND_TIMEOUT", "RECV_TIMEOUT", "NO_COMMAND", "RESULT_NOT_TAKEN", "STREAM_TIMEOUT",
+    "STREAM_BAD_PACKET", "STREAM_BAD_ACK", "STREAM_TOO_LONG", "STREAM_STOPPED", "TRANSPORT_ERROR", "BUSY",
+};
+static const char *const rpc_packet_names[] = {
+    "NONE", "COMMAND_HEADER", "COMMAND_DATA", "RESULT_HEADER", "RESULT_DATA", "STREAM_SETUP",
+    "STREAM_HEADER", "STREAM_FRAME", "STREAM_ACK",
+};
+static const char *const rpc_reason_names[] = {
+    "none", "timeout", "bad_magic", "bad_crc", "too_long", "transport",
+};
+#define RPC_NAME(table, i) ((i) < MP_ARRAY_SIZE(table) ? (table)[i] : "UNKNOWN")
+
+static size_t rpc_append(char *buf, size_t pos, size_t cap, const char *s) {
+    while (*s && pos + 1 < cap) {
+        buf[pos++] = *s++;
+    }
+    return pos;
+}
+
+static size_t rpc_append_uint(char *buf, size_t pos, size_t cap, uint32_t n) {
+    char digits[11];
+    size_t i = sizeof(digits) - 1;
+    digits[i] = 0;
+    do {
+        digits[--i] = '0' + n % 10;
+        n /= 10;
+    } while (n);
+    return rpc_append(buf, pos, cap, digits + i);
+}
+
+/* last_error(): None after a successful operation, else
+ * "<STATUS>: <PACKET> <reason> (<n> attempts)". */
+static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    if (self->glue_error != NULL) {
+        return mp_obj_new_str(self->glue_error, strlen(self->glue_error));
+    }
+    if (self->status == OMV_RPC_OK || self->status == RPC_STATUS_NONE) {
+        return mp_const_none;
+    }
+    omv_rpc_error_t err;
+    omv_rpc_last_error(&self->engine, &err);
+    char text[96];
+    size_t n = 0;
+    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_status_names, self->status));
+    n = rpc_append(text, n, sizeof(text), ": ");
+    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_packet_names, err.packet));
+    n = rpc_append(text, n, sizeof(text), " ");
+    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_reason_names, err.reason));
+    n = rpc_append(text, n, sizeof(text), " (");
+    n = rpc_append_uint(text, n, sizeof(text), err.attempts);
+    n = rpc_append(text, n, sizeof(text), err.attempts == 1 ? " attempt)" : " attempts)");
+    return mp_obj_new_str(text, n);
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_error);
+
+#define RPC_STATS_FIELDS(X) \
+    X(MP_QSTR_packets_sent, packets_sent) \
+    X(MP_QSTR_packets_received, packets_received) \
+    X(MP_QSTR_bad_magic, bad_magic) \
+    X(MP_QSTR_bad_crc, bad_crc) \
+    X(MP_QSTR_too_long, too_long) \
+    X(MP_QSTR_timeouts, timeouts) \
+    X(MP_QSTR_transport_errors, transport_errors) \
+    X(MP_QSTR_retries, retries) \
+    X(MP_QSTR_calls_ok, calls_ok) \
+    X(MP_QSTR_calls_failed, calls_failed) \
+    X(MP_QSTR_send_phase_timeouts, send_phase_timeouts) \
+    X(MP_QSTR_recv_phase_timeouts, recv_phase_timeouts) \
+    X(MP_QSTR_commands_served, commands_served) \
+    X(MP_QSTR_stream_frames, stream_frames)
+#define RPC_STATS_STORE(qst, field) \
+    mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(stats.field));
+
+static mp_obj_t rpc_engine_stats(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    omv_rpc_stats_t stats;
+    omv_rpc_stats(&self->engine, &stats);
+    mp_obj_t dict = mp_obj_new_dict(14);
+    RPC_STATS_FIELDS(RPC_STATS_STORE)
+    return dict;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_stats_obj, rpc_engine_stats);
+
+static mp_obj_t rpc_engine_stats_reset(mp_obj_t self_in) {
+    omv_rpc_stats_reset(&rpc_engine(self_in)->engine);
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_stats_reset_obj, rpc_engine_stats_reset);
+
+/******************************************************************************/
+// Configuration
+
+static void rpc_engine_init_config(rpc_engine_obj_t *self) {
+    uint32_t scale = self->transport->ops->short_timeout_scale ? self->transport->ops->short_timeout_scale : 1;
+    self->config.short_timeout_ms = (self->role == OMV_RPC_ROLE_MASTER ? RPC_MASTER_SHORT_TIMEOUT_MS : RPC_SLAVE_SHORT_TIMEOUT_MS) * scale;
+    self->config.long_timeout_ms = RPC_LONG_TIMEOUT_MS;
+    self->config.max_argument_len = RPC_DEFAULT_MAX_LEN;
+    self->config.max_result_len = RPC_DEFAULT_MAX_LEN;
+    self->config.max_frame_len = RPC_DEFAULT_MAX_LEN;
+    self->config.max_queue_depth = self->transport->ops->max_queue_depth;
+    self->config.stream_timeout_ms = RPC_STREAM_TIMEOUT_MS;
+}
+
+static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
+    if (arg != mp_const_none) {
+        mp_int_t v = mp_obj_get_int(arg);
+        if (v < 1) {
+            mp_raise_ValueError(MP_ERROR_TEXT("rpc limits and timings must be positive"));
+        }
+        *field = (uint32_t)v;
+    }
+}
+
+/* configure(short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
+ * max_frame_len, bytes_per_s): None leaves a setting as it is. Re-initialises the engine,
+ * which zeroes its counters. */
+static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
+    rpc_engine_obj_t *self = rpc_engine(args[0]);
+    if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
+        mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("a call_start() is in progress"));
+    }
+    omv_rpc_config_t config = self->config;
+    rpc_config_field(&config.short_timeout_ms, args[1]);
+    rpc_config_field(&config.long_timeout_ms, args[2]);
+    rpc_config_field(&config.max_argument_len, args[3]);
+    rpc_config_field(&config.max_result_len, args[4]);
+    rpc_config_field(&config.max_frame_len, args[5]);
+    uint32_t bytes_per_s = self->bytes_per_s;
+    rpc_config_field(&bytes_per_s, args[6]);
+    self->config = config;
+    self->bytes_per_s = bytes_per_s;
+    omv_rpc_init(&self->engine, self->role, &self->config);
+    self->op = RPC_OP_IDLE;
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 7, 7, rpc_engine_configure);
+
+/* Engine(role, transport): role 0 master, 1 slave. */
+static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {
+    mp_arg_check_num(n_args, n_kw, 2, 2, false);
+    mp_int_t role = mp_obj_get_int(args[0]);
+    if (role != OMV_RPC_ROLE_MASTER && role != OMV_RPC_ROLE_SLAVE) {
+        mp_raise_ValueError(MP_ERROR_TEXT("role must be 0 (master) or 1 (slave)"));
+    }
+    rpc_transport_t *transport = rpc_transport_get(args[1]);
+    rpc_engine_obj_t *self = RPC_OBJ_NEW(rpc_engine_obj_t, type);
+    self->role = role;
+    self->transport_obj = args[1];
+    self->transport = transport;
+    self->status = RPC_STATUS_NONE;
+    self->op = RPC_OP_IDLE;
+    #if MICROPY_ENABLE_DYNRUNTIME
+    self->empty_bytes = mp_obj_new_bytes(NULL, 0);
+    #else
+    self->empty_bytes = mp_const_empty_bytes;
+    #endif
+    rpc_engine_init_config(self);
+    omv_rpc_init(&self->engine, self->role, &self->config);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+#define RPC_ENGINE_LOCALS(X) \
+    X(MP_QSTR_call, rpc_engine_call_obj) \
+    X(MP_QSTR_call_start, rpc_engine_call_start_obj) \
+    X(MP_QSTR_call_poll, rpc_engine_call_poll_obj) \
+    X(MP_QSTR_call_result, rpc_engine_call_result_obj) \
+    X(MP_QSTR_call_cancel, rpc_engine_call_cancel_obj) \
+    X(MP_QSTR_serve, rpc_engine_serve_obj) \
+    X(MP_QSTR_loop, rpc_engine_loop_obj) \
+    X(MP_QSTR_register_callback, rpc_engine_register_callback_obj) \
+    X(MP_QSTR_schedule_callback, rpc_engine_schedule_callback_obj) \
+    X(MP_QSTR_setup_loop_callback, rpc_engine_setup_loop_callback_obj) \
+    X(MP_QSTR_stream_reader, rpc_engine_stream_reader_obj) \
+    X(MP_QSTR_stream_writer, rpc_engine_stream_writer_obj) \
+    X(MP_QSTR_last_error, rpc_engine_last_error_obj) \
+    X(MP_QSTR_stats, rpc_engine_stats_obj) \
+    X(MP_QSTR_stats_reset, rpc_engine_stats_reset_obj) \
+    X(MP_QSTR_configure, rpc_engine_configure_obj)
+
+/******************************************************************************/
+// Module functions
+
+static mp_obj_t rpc_name_hash(mp_obj_t name) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(name, &info, MP_BUFFER_READ);
+    return mp_obj_new_int_from_uint(omv_rpc_name_hash(info.buf, info.len));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_name_hash_obj, rpc_name_hash);
+
+static mp_obj_t rpc_crc16(mp_obj_t buf) {
+    mp_buffer_info_t info;
+    mp_get_buffer_raise(buf, &info, MP_BUFFER_READ);
+    return MP_OBJ_NEW_SMALL_INT(omv_rpc_crc16(info.buf, info.len));
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_crc16_obj, rpc_crc16);
+
+extern const mp_obj_fun_builtin_fixed_t rpc_port_init_obj;
+
+#define RPC_MODULE_GLOBALS(X) \
+    X(MP_QSTR_name_hash, rpc_name_hash_obj) \
+    X(MP_QSTR_crc16, rpc_crc16_obj) \
+    X(MP_QSTR__port_init, rpc_port_init_obj) \
+    RPC_TRANSPORT_GLOBALS(X)
+
+#if MICROPY_ENABLE_DYNRUNTIME
+/******************************************************************************/
+// Native module: fill the types in at load time and store the globals.
+
+mp_obj_full_type_t rpc_type_engine;
+mp_map_elem_t rpc_engine_locals_table[0 RPC_ENGINE_LOCALS(RPC_COUNT_ENTRY)];
+static MP_DEFINE_CONST_DICT(rpc_engine_locals_dict, rpc_engine_locals_table);
+void rpc_transport_type_init(void);
+
+#define RPC_STORE_GLOBAL(qst, obj) mp_store_global(qst, MP_OBJ_FROM_PTR(&obj));
+
+mp_obj_t mpy_init(mp_obj_fun_bc_t *self, size_t n_args, size_t n_kw, mp_obj_t *args) {
+    MP_DYNRUNTIME_INIT_ENTRY
+
+    rpc_transport_type_init();
+
+    mp_map_elem_t *table = rpc_engine_locals_table;
+    size_t i = 0;
+    RPC_ENGINE_LOCALS(RPC_DYN_ENTRY)
+    rpc_type_engine.base.type = (void *)&mp_type_type;
+    rpc_type_engine.flags = MP_TYPE_FLAG_NONE;
+    rpc_type_engine.name = MP_QSTR_Engine;
+    MP_OBJ_TYPE_SET_SLOT(&rpc_type_engine, make_new, rpc_engine_make_new, 0);
+    MP_OBJ_TYPE_SET_SLOT(&rpc_type_engine, locals_dict, (void *)&rpc_engine_locals_dict, 1);
+
+    mp_store_global(MP_QSTR_Engine, MP_OBJ_FROM_PTR(&rpc_type_engine));
+    mp_store_global(MP_QSTR_transport, MP_OBJ_FROM_PTR(&rpc_type_transport));
+    RPC_MODULE_GLOBALS(RPC_STORE_GLOBAL)
+
+    MP_DYNRUNTIME_INIT_EXIT
+}
+
+#else
+/******************************************************************************/
+// User C module.
+
+static const mp_rom_map_elem_t rpc_engine_locals_table[] = {
+    RPC_ENGINE_LOCALS(RPC_ROM_ENTRY)
+};
+static MP_DEFINE_CONST_DICT(rpc_engine_locals_dict, rpc_engine_locals_table);
+
+MP_DEFINE_CONST_OBJ_TYPE(
+    rpc_type_engine,
+    MP_QSTR_Engine,
+    MP_TYPE_FLAG_NONE,
+    make_new, rpc_engine_make_new,
+    locals_dict, &rpc_engine_locals_dict
+    );
+
+static const mp_rom_map_elem_t rpc_module_globals_table[] = {
+    { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR__rpc) },
+    { MP_ROM_QSTR(MP_QSTR_Engine), MP_ROM_PTR(&rpc_type_engine) },
+    { MP_ROM_QSTR(MP_QSTR_transport), MP_ROM_PTR(&rpc_type_transport) },
+    RPC_MODULE_GLOBALS(RPC_ROM_ENTRY)
+};
+static MP_DEFINE_CONST_DICT(rpc_module_globals, rpc_module_globals_table);
+
+const mp_obj_module_t rpc_user_cmodule = {
+    .base = { &mp_type_module },
+    .globals = (mp_obj_dict_t *)&rpc_module_globals,
+};
+
+MP_REGISTER_MODULE(MP_QSTR__rpc, rpc_user_cmodule);
+#endif

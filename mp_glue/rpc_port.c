@@ -1,0 +1,251 @@
+/*
+ * rpc_port.c: the host services the glue needs (clock, sleep, poll, memory, guarded calls) in
+ * both builds, the transport type, and (native module only) the few libc functions that the
+ * compiler and the Rust object refer to.
+ */
+#include "rpc_glue.h"
+
+rpc_port_t rpc_port;
+
+/* _port_init(ticks_ms, sleep_ms, poll): called once by the shim with time.ticks_ms,
+ * time.sleep_ms and select.poll (or None). They are builtins in ROM, so keeping them in a
+ * global that the garbage collector does not scan is safe. */
+static mp_obj_t rpc_port_init(mp_obj_t ticks_ms, mp_obj_t sleep_ms, mp_obj_t poll) {
+    rpc_port.ticks_ms = ticks_ms;
+    rpc_port.sleep_ms = sleep_ms;
+    rpc_port.poll = poll;
+    #if MICROPY_ENABLE_DYNRUNTIME
+    rpc_port.memoryview_type = (const mp_obj_type_t *)MP_OBJ_TO_PTR(mp_load_global(MP_QSTR_memoryview));
+    #else
+    rpc_port.memoryview_type = &mp_type_memoryview;
+    #endif
+    return mp_const_none;
+}
+MP_DEFINE_CONST_FUN_OBJ_3(rpc_port_init_obj, rpc_port_init);
+
+uint32_t rpc_ticks_ms(void) {
+    #if MICROPY_ENABLE_DYNRUNTIME
+    return (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_ms, 0, 0, NULL));
+    #else
+    return (uint32_t)mp_hal_ticks_ms();
+    #endif
+}
+
+void rpc_sleep_ms(uint32_t ms) {
+    #if MICROPY_ENABLE_DYNRUNTIME
+    mp_obj_t arg = MP_OBJ_NEW_SMALL_INT(ms);
+    mp_call_function_n_kw(rpc_port.sleep_ms, 1, 0, &arg);
+    #else
+    mp_hal_delay_ms(ms);
+    #endif
+}
+
+/******************************************************************************/
+// Memory
+
+void *rpc_malloc_maybe(size_t n) {
+    #if MICROPY_ENABLE_DYNRUNTIME
+    /* mp_fun_table.realloc_ is gc_realloc: NULL on failure, never raises. */
+    return mp_fun_table.realloc_(NULL, n, false);
+    #else
+    return m_malloc_maybe(n);
+    #endif
+}
+
+void rpc_free(void *ptr, size_t n) {
+    if (ptr == NULL) {
+        return;
+    }
+    #if MICROPY_ENABLE_DYNRUNTIME
+    (void)n;
+    mp_fun_table.realloc_(ptr, 0, false);
+    #else
+    m_del(uint8_t, ptr, n);
+    #endif
+}
+
+void *rpc_obj_new(size_t size, const mp_obj_type_t *type) {
+    mp_obj_base_t *base = rpc_malloc_maybe(size);
+    if (base == NULL) {
+        #if MICROPY_ENABLE_DYNRUNTIME
+        mp_raise_msg(&mp_type_MemoryError, NULL);
+        #else
+        m_malloc_fail(size);
+        #endif
+    }
+    memset(base, 0, size);
+    base->type = type;
+    return base;
+}
+
+void rpc_memoryview_set(mp_obj_t mv, void *base, size_t offset, size_t len, bool writable) {
+    mp_obj_array_t *self = MP_OBJ_TO_PTR(mv);
+    self->typecode = 'B' | (writable ? MP_OBJ_ARRAY_TYPECODE_FLAG_RW : 0);
+    /* A memoryview's `free` field is its offset into items (py/objarray.c); keeping items
+     * at the start of the heap block keeps the block alive for the garbage collector. */
+    self->free = offset;
+    self->len = len;
+    self->items = base;
+}
+
+mp_obj_t rpc_memoryview_new(void *base, size_t offset, size_t len, bool writable) {
+    mp_obj_array_t *self = rpc_obj_new(sizeof(mp_obj_array_t), rpc_port.memoryview_type);
+    rpc_memoryview_set(MP_OBJ_FROM_PTR(self), base, offset, len, writable);
+    return MP_OBJ_FROM_PTR(self);
+}
+
+/******************************************************************************/
+// Calls
+
+mp_obj_t rpc_call_method(mp_obj_t obj, qstr attr, size_t n_args, const mp_obj_t *args) {
+    mp_obj_t dest[2 + 3];
+    mp_load_method(obj, attr, dest);
+    for (size_t i = 0; i < n_args; i++) {
+        dest[2 + i] = args[i];
+    }
+    return mp_call_method_n_kw(n_args, 0, dest);
+}
+
+mp_obj_t rpc_try_call_method(mp_obj_t obj, qstr attr, size_t n_args, const mp_obj_t *args, mp_obj_t *exc) {
+    nlr_buf_t nlr;
+    #if MICROPY_ENABLE_DYNRUNTIME
+    if (mp_fun_table.setjmp_ != NULL) {
+        /* A host built with setjmp-based nlr: our nlr_buf_t does not fit its layout, so
+         * the call is made unguarded and an exception propagates. */
+        return rpc_call_method(obj, attr, n_args, args);
+    }
+    if (mp_fun_table.nlr_push(&nlr) == 0) {
+        mp_obj_t ret = rpc_call_method(obj, attr, n_args, args);
+        mp_fun_table.nlr_pop();
+        return ret;
+    }
+    #else
+    if (nlr_push(&nlr) == 0) {
+        mp_obj_t ret = rpc_call_method(obj, attr, n_args, args);
+        nlr_pop();
+        return ret;
+    }
+    #endif
+    if (exc != NULL) {
+        *exc = MP_OBJ_FROM_PTR(nlr.ret_val);
+    }
+    return MP_OBJ_NULL;
+}
+
+/******************************************************************************/
+// The transport type (transport.h)
+
+static void rpc_transport_print(const mp_print_t *print, mp_obj_t self_in, mp_print_kind_t kind) {
+    (void)kind;
+    mp_printf(print, "<rpc transport %p>", MP_OBJ_TO_PTR(self_in));
+}
+
+#if MICROPY_ENABLE_DYNRUNTIME
+mp_obj_full_type_t rpc_type_transport;
+void rpc_transport_type_init(void) {
+    rpc_type_transport.base.type = (void *)&mp_type_type;
+    rpc_type_transport.flags = MP_TYPE_FLAG_NONE;
+    rpc_type_transport.name = MP_QSTR_transport;
+    MP_OBJ_TYPE_SET_SLOT(&rpc_type_transport, print, rpc_transport_print, 0);
+}
+#else
+MP_DEFINE_CONST_OBJ_TYPE(
+    rpc_type_transport,
+    MP_QSTR_transport,
+    MP_TYPE_FLAG_NONE,
+    print, rpc_transport_print
+    );
+#endif
+
+rpc_transport_t *rpc_transport_new(size_t size, const rpc_transport_ops_t *ops) {
+    rpc_transport_t *t = rpc_obj_new(size, RPC_TYPE(rpc_type_transport));
+    t->ops = ops;
+    return t;
+}
+
+rpc_transport_t *rpc_transport_get(mp_obj_t obj) {
+    if (mp_obj_get_type(obj) != RPC_TYPE(rpc_type_transport)) {
+        mp_raise_TypeError(MP_ERROR_TEXT("expected an rpc transport"));
+    }
+    return MP_OBJ_TO_PTR(obj);
+}
+
+/******************************************************************************/
+// libc for the native module: mpy_ld.py links no libc, but gcc emits calls to these for
+// struct copies and the Rust object refers to them.
+
+#if MICROPY_ENABLE_DYNRUNTIME
+void *memcpy(void *dst, const void *src, size_t n) {
+    return mp_fun_table.memmove_(dst, src, n);
+}
+
+void *memmove(void *dst, const void *src, size_t n) {
+    return mp_fun_table.memmove_(dst, src, n);
+}
+
+void *memset(void *dst, int c, size_t n) {
+    return mp_fun_table.memset_(dst, c, n);
+}
+
+int memcmp(const void *a, const void *b, size_t n) {
+    const uint8_t *x = a, *y = b;
+    for (size_t i = 0; i < n; i++) {
+        if (x[i] != y[i]) {
+            return x[i] < y[i] ? -1 : 1;
+        }
+    }
+    return 0;
+}
+
+int bcmp(const void *a, const void *b, size_t n) {
+    return memcmp(a, b, n);
+}
+
+size_t strlen(const char *s) {
+    size_t n = 0;
+    while (s[n]) {
+        n++;
+    }
+    return n;
+}
+
+#if defined(__arm__)
+/* The ARM EABI helpers that gcc and LLVM call for memory operations. */
+void __aeabi_memcpy(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memcpy4(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memcpy8(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memmove(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memmove4(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memmove8(void *dst, const void *src, size_t n) {
+    mp_fun_table.memmove_(dst, src, n);
+}
+void __aeabi_memset(void *dst, size_t n, int c) {
+    mp_fun_table.memset_(dst, c, n);
+}
+void __aeabi_memset4(void *dst, size_t n, int c) {
+    mp_fun_table.memset_(dst, c, n);
+}
+void __aeabi_memset8(void *dst, size_t n, int c) {
+    mp_fun_table.memset_(dst, c, n);
+}
+void __aeabi_memclr(void *dst, size_t n) {
+    mp_fun_table.memset_(dst, 0, n);
+}
+void __aeabi_memclr4(void *dst, size_t n) {
+    mp_fun_table.memset_(dst, 0, n);
+}
+void __aeabi_memclr8(void *dst, size_t n) {
+    mp_fun_table.memset_(dst, 0, n);
+}
+#endif
+#endif

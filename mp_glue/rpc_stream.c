@@ -1,0 +1,151 @@
+/*
+ * rpc_stream.c: reading and writing any MicroPython stream (UART, USB VCP, socket, file)
+ * straight through its stream protocol, with timeouts, and without spinning: waits go to
+ * select.poll's ipoll (the kernel's poll on the unix port, the port's event loop on a board),
+ * or, on a port without select, to 1 ms sleeps between readiness checks.
+ */
+#include "rpc_glue.h"
+
+#define RPC_POLL_RD MP_STREAM_POLL_RD
+#define RPC_POLL_WR MP_STREAM_POLL_WR
+/* Flush drops at most this much pending input per call, so that a peer that never stops
+ * sending cannot hold a flush forever. */
+#define RPC_FLUSH_MAX (64 * 1024)
+/* A read or write that would block (non-blocking stream) or ran into the stream's own timeout. */
+#define RPC_IS_WOULD_BLOCK(err) ((err) == MP_EAGAIN || (err) == MP_EWOULDBLOCK || (err) == MP_ETIMEDOUT)
+
+void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking) {
+    s->proto = mp_get_stream_raise(obj, MP_STREAM_OP_READ | MP_STREAM_OP_WRITE | MP_STREAM_OP_IOCTL);
+    s->obj = obj;
+    s->nonblocking = nonblocking;
+    s->poller = MP_OBJ_NULL;
+    if (rpc_port.poll != MP_OBJ_NULL && rpc_port.poll != mp_const_none) {
+        s->poller = mp_call_function_n_kw(rpc_port.poll, 0, 0, NULL);
+        mp_obj_t args[2] = { obj, MP_OBJ_NEW_SMALL_INT(RPC_POLL_RD) };
+        rpc_call_method(s->poller, MP_QSTR_register, 2, args);
+        mp_load_method(s->poller, MP_QSTR_ipoll, s->ipoll);
+        s->poll_events = RPC_POLL_RD;
+    }
+}
+
+/* Is the stream ready for events now? A stream whose ioctl cannot poll counts as ready. */
+static bool rpc_stream_ready(rpc_stream_t *s, uint8_t events) {
+    int err;
+    mp_uint_t ret = s->proto->ioctl(s->obj, MP_STREAM_POLL, events, &err);
+    if (ret == MP_STREAM_ERROR) {
+        return true;
+    }
+    return (ret & (events | MP_STREAM_POLL_ERR | MP_STREAM_POLL_HUP)) != 0;
+}
+
+bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
+    if (s->poller != MP_OBJ_NULL) {
+        if (s->poll_events != events) {
+            mp_obj_t args[2] = { s->obj, MP_OBJ_NEW_SMALL_INT(events) };
+            rpc_call_method(s->poller, MP_QSTR_modify, 2, args);
+            s->poll_events = events;
+        }
+        s->ipoll[2] = MP_OBJ_NEW_SMALL_INT(timeout_ms);
+        mp_obj_t iter = mp_call_method_n_kw(1, 0, s->ipoll);
+        /* ipoll returns the poller as an iterator over the ready objects (its result tuple
+         * is reused: no allocation). */
+        #if MICROPY_ENABLE_DYNRUNTIME
+        mp_obj_iter_buf_t iter_buf;
+        iter_buf.base.type = MP_OBJ_NULL;
+        iter_buf.buf[0] = iter;
+        return mp_fun_table.iternext(&iter_buf) != MP_OBJ_STOP_ITERATION;
+        #else
+        return mp_iternext(iter) != MP_OBJ_STOP_ITERATION;
+        #endif
+    }
+    uint32_t start = rpc_ticks_ms();
+    while (!rpc_stream_ready(s, events)) {
+        if (rpc_time_left(start, timeout_ms) == 0) {
+            return false;
+        }
+        rpc_sleep_ms(1);
+    }
+    return true;
+}
+
+/* Reads once what is there; OK (with *done advanced, maybe by 0 when it would block) or ERROR. */
+static int rpc_stream_read_some(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done) {
+    int err = 0;
+    mp_uint_t n = s->proto->read(s->obj, buf + *done, len - *done, &err);
+    if (n == MP_STREAM_ERROR) {
+        return RPC_IS_WOULD_BLOCK(err) ? OMV_RPC_IO_OK : OMV_RPC_IO_ERROR;
+    }
+    if (n == 0) {
+        return OMV_RPC_IO_ERROR; /* end of stream: the peer is gone */
+    }
+    *done += n;
+    return OMV_RPC_IO_OK;
+}
+
+int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
+    uint32_t start = rpc_ticks_ms();
+    /* A non-blocking stream is read first and waited on when empty; any other stream is only
+     * read once the poller says it is readable, so that the read cannot block. */
+    bool readable = s->nonblocking;
+    while (*done < len) {
+        if (readable) {
+            size_t before = *done;
+            if (rpc_stream_read_some(s, buf, len, done) != OMV_RPC_IO_OK) {
+                return OMV_RPC_IO_ERROR;
+            }
+            if (*done > before && s->nonblocking) {
+                continue;
+            }
+            if (*done == len) {
+                break;
+            }
+        }
+        uint32_t left = rpc_time_left(start, timeout_ms);
+        readable = rpc_stream_wait(s, RPC_POLL_RD, left);
+        if (!readable && (left == 0 || rpc_time_left(start, timeout_ms) == 0)) {
+            return OMV_RPC_IO_TIMEOUT;
+        }
+    }
+    return OMV_RPC_IO_OK;
+}
+
+int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
+    uint32_t start = rpc_ticks_ms();
+    while (*done < len) {
+        int err = 0;
+        mp_uint_t n = s->proto->write(s->obj, data + *done, len - *done, &err);
+        if (n == MP_STREAM_ERROR) {
+            if (!RPC_IS_WOULD_BLOCK(err)) {
+                return OMV_RPC_IO_ERROR;
+            }
+        } else if (n > 0) {
+            *done += n;
+            continue;
+        }
+        uint32_t left = rpc_time_left(start, timeout_ms);
+        if (!rpc_stream_wait(s, RPC_POLL_WR, left) && (left == 0 || rpc_time_left(start, timeout_ms) == 0)) {
+            return OMV_RPC_IO_TIMEOUT;
+        }
+    }
+    return OMV_RPC_IO_OK;
+}
+
+int rpc_stream_flush(rpc_stream_t *s) {
+    uint8_t scratch[64];
+    size_t dropped = 0;
+    while (dropped < RPC_FLUSH_MAX) {
+        if (!s->nonblocking && !rpc_stream_wait(s, RPC_POLL_RD, 0)) {
+            break;
+        }
+        size_t got = 0;
+        if (rpc_stream_read_some(s, scratch, sizeof(scratch), &got) != OMV_RPC_IO_OK) {
+            /* End of stream or an error: nothing pending to drop; the next read reports it. */
+            break;
+        }
+        if (got == 0) {
+            break;
+        }
+        dropped += got;
+    }
+    return OMV_RPC_IO_OK;
+}
