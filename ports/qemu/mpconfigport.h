@@ -43,6 +43,7 @@
 #define MICROPY_PY_BUILTINS_HELP          (1)
 #define MICROPY_PY_BUILTINS_HELP_MODULES  (1)
 #define MICROPY_PY_BUILTINS_MEMORYVIEW    (1)
+#define MICROPY_PY_BUILTINS_NEXT2         (1)
 #define MICROPY_PY_ARRAY_SLICE_ASSIGN     (1)
 #define MICROPY_PY_IO                     (1)
 #define MICROPY_PY_TIME                   (0)

@@ -114,9 +114,12 @@ def test_select_poll_timeout_and_readiness(cam):
                        "t = time.ticks_ms(); r = p.poll(50); dt = time.ticks_diff(time.ticks_ms(), t)\n"
                        "assert r == [] and 50 <= dt < 100, (r, dt)\n"
                        "print('WAITING')\n"
+                       "assert list(p.ipoll(0)) == []\n"
                        "r = p.poll(5000)\n"
                        "assert r == [(u, select.POLLIN)], r\n"
                        "time.sleep_ms(20)\n"
+                       "it = p.ipoll(0); first = next(it)\n"
+                       "assert first == (u, select.POLLIN) and next(it, None) is None, first\n"
                        "print(u.any(), u.read())\n")
         cam.wait_for_output("WAITING")
         peer.write(b"hello")
