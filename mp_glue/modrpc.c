@@ -53,6 +53,8 @@ typedef struct rpc_engine_obj {
     const char *glue_error;  /* a failure only the glue knows about (no memory), or NULL */
     uint8_t op;              /* RPC_OP_* */
     bool io_pending;         /* a SEND or RECV is being carried out */
+    bool in_sync;            /* the last io action and operation went well (see rpc_flush) */
+    uint32_t flush_retries;  /* the engine's retry count at the last FLUSH */
     omv_rpc_io_t io;
     size_t io_done;
     uint32_t io_start;
@@ -108,8 +110,8 @@ static void rpc_complete(rpc_engine_obj_t *self, int32_t io_status, const uint8_
 static uint8_t *rpc_recv_buffer(rpc_engine_obj_t *self, size_t len) {
     switch (self->io.packet) {
         case OMV_RPC_PACKET_RESULT_DATA:
-            if (len <= sizeof(self->small_packet)) {
-                return self->small_packet;
+            if (len == OMV_RPC_PACKET_OVERHEAD) {
+                return self->small_packet; /* an empty result */
             }
             /* A retry of the same call reuses the packet it allocated; the buffer becomes
              * the result on success. */
@@ -197,6 +199,23 @@ static void rpc_produce(rpc_engine_obj_t *self) {
     rpc_complete(self, OMV_RPC_IO_OK, info.buf, info.len);
 }
 
+/* FLUSH: drop pending input, as the engine asks at the start of every attempt. But when the
+ * link is in sync (the last exchange went well and this is not a retry), what is pending is
+ * the peer's next packet, sent before we got here (on a loaded machine the peer often runs
+ * first): dropping it would cost the peer a short timeout and a retry every time. So the
+ * flush is done only for a retry or after a failure. Peers see no difference on the wire. */
+static void rpc_flush(rpc_engine_obj_t *self) {
+    omv_rpc_stats_t stats;
+    omv_rpc_stats(&self->engine, &stats);
+    bool retry = stats.retries != self->flush_retries;
+    self->flush_retries = stats.retries;
+    int status = OMV_RPC_IO_OK;
+    if (retry || !self->in_sync) {
+        status = self->transport->ops->flush(self->transport);
+    }
+    rpc_complete(self, status, NULL, 0);
+}
+
 /* The time an io action may take: the engine's, stretched to the wire time at bytes_per_s. */
 static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
     uint32_t timeout = self->io.timeout_ms;
@@ -219,9 +238,10 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             switch (self->io.action) {
                 case OMV_RPC_ACTION_DONE:
                     self->status = self->io.status;
+                    self->in_sync = self->io.status == OMV_RPC_OK;
                     return true;
                 case OMV_RPC_ACTION_FLUSH:
-                    rpc_complete(self, t->ops->flush(t), NULL, 0);
+                    rpc_flush(self);
                     continue;
                 case OMV_RPC_ACTION_SEND:
                 case OMV_RPC_ACTION_RECV:
@@ -264,7 +284,14 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
         if (status == OMV_RPC_IO_TIMEOUT && !blocking && rpc_time_left(self->io_start, self->io_timeout) > 0) {
             return false;
         }
+        if (status == OMV_RPC_IO_ERROR && blocking) {
+            /* A transport that fails at once (nobody listening, connection refused) would
+             * have the engine retry in a hot loop: take a short timeout's pause first. */
+            uint32_t pause = rpc_time_left(self->io_start, self->io_timeout);
+            rpc_sleep_ms(pause < self->config.short_timeout_ms ? pause : self->config.short_timeout_ms);
+        }
         self->io_pending = false;
+        self->in_sync = status == OMV_RPC_IO_OK;
         if (self->io.action == OMV_RPC_ACTION_RECV && self->io.data == NULL) {
             rpc_complete(self, status, self->io_buf, self->io.len);
         } else {
@@ -296,6 +323,7 @@ static void rpc_begin(rpc_engine_obj_t *self) {
     }
     if (self->op == RPC_OP_BLOCKING) {
         omv_rpc_abort(&self->engine);
+        self->in_sync = false;
     }
     self->io_pending = false;
     self->glue_error = NULL;
@@ -410,6 +438,7 @@ static mp_obj_t rpc_engine_call_cancel(mp_obj_t self_in) {
         omv_rpc_abort(&self->engine);
         self->op = RPC_OP_IDLE;
         self->io_pending = false;
+        self->in_sync = false;
         self->result_data = NULL;
         self->result_data_len = 0;
     }
@@ -670,6 +699,8 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     self->bytes_per_s = bytes_per_s;
     omv_rpc_init(&self->engine, self->role, &self->config);
     self->op = RPC_OP_IDLE;
+    self->in_sync = false;
+    self->flush_retries = 0;
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 7, 7, rpc_engine_configure);
