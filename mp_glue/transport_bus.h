@@ -75,4 +75,23 @@ static inline uint32_t rpc_bus_wire_ms(size_t n, uint32_t bits_per_byte, uint32_
     return (uint32_t)((bits * 1000 + bit_rate - 1) / bit_rate);
 }
 
+/* The constructors, exported by module _rpc (rpc_transports.h) and used by frozen/rpc_bus.py:
+ *   i2c_master_transport(slave_addr, rate, i2c_bus)
+ *   i2c_slave_transport(slave_addr, i2c_bus)
+ *   spi_master_transport(cs_pin, freq, clk_polarity, clk_phase, spi_bus)
+ *   spi_slave_transport(cs_pin, clk_polarity, clk_phase, spi_bus)
+ *   can_transport(message_id, bit_rate, sample_point, can_bus)   (master and slave alike) */
+extern const mp_obj_fun_builtin_fixed_t rpc_i2c_master_transport_obj;
+extern const mp_obj_fun_builtin_fixed_t rpc_i2c_slave_transport_obj;
+extern const mp_obj_fun_builtin_var_t rpc_spi_master_transport_obj;
+extern const mp_obj_fun_builtin_var_t rpc_spi_slave_transport_obj;
+extern const mp_obj_fun_builtin_var_t rpc_can_transport_obj;
+
+#define RPC_BUS_TRANSPORT_GLOBALS(X) \
+    X(MP_QSTR_i2c_master_transport, rpc_i2c_master_transport_obj) \
+    X(MP_QSTR_i2c_slave_transport, rpc_i2c_slave_transport_obj) \
+    X(MP_QSTR_spi_master_transport, rpc_spi_master_transport_obj) \
+    X(MP_QSTR_spi_slave_transport, rpc_spi_slave_transport_obj) \
+    X(MP_QSTR_can_transport, rpc_can_transport_obj)
+
 #endif /* OMV_RPC_MP_GLUE_TRANSPORT_BUS_H */

@@ -190,7 +190,7 @@ class CANBus:
 class Simulator:
     """The buses, the pin nets between the boards, and one thread per connected board."""
 
-    def __init__(self, pacing=True, seed=1, can_fifo_depth=3, i2c_idle_read_ff=False,
+    def __init__(self, pacing=True, seed=1, can_fifo_depth=64, i2c_idle_read_ff=False,
                  spi_cs_pins=None, time_scale=1.0):
         self.cond = threading.Condition()
         self.pacing = pacing
