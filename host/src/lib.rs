@@ -261,10 +261,22 @@ impl Session {
         let cap = engine.max(self.ms_until_deadline());
         if is_data(packet) && len > wire::PACKET_OVERHEAD {
             let total = engine.max(reply + after_send + 2.0 * self.link.wire_ms(len));
-            let first = (reply + after_send).max(engine.min(reply)).min(total);
+            // The master asked for this packet one round trip ago: it starts within a reply
+            // wait or not at all. The slave waits as the reference does (the long timeout):
+            // any packet the master sends meanwhile ends the wait anyway.
+            let first = match self.role {
+                Role::Master => (reply + after_send).min(total),
+                Role::Slave => total,
+            };
             let gap = self.link.gap_ms();
             (first.ceil() as u32, Some(gap.ceil() as u32), total.ceil() as u32)
         } else {
+            // A slave loses nothing by waiting longer for the master's next packet: a new
+            // attempt of the master's ends the wait (a packet it did not expect).
+            let reply = match self.role {
+                Role::Master => reply,
+                Role::Slave => 2.0 * reply,
+            };
             let t = engine.max(reply + after_send).min(cap).max(engine);
             (t.ceil() as u32, None, t.ceil() as u32)
         }
@@ -356,6 +368,7 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
             Action::Recv { packet, timeout_ms, len, into_engine } => {
                 let (first, gap, total) = slf.borrow().recv_waits(packet, timeout_ms, len);
                 let buf = PyByteArray::new(py, &vec![0u8; len]);
+                let recv_began = Instant::now();
                 let r = if is_stream(packet) {
                     transport.call_method1("_stream_get_bytes", (&buf, total))
                 } else {
@@ -377,16 +390,31 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
                         _ => status = IoStatus::Timeout,
                     }
                 }
+                // How long the first byte took after the receive began (native transports).
+                let first_delay = if status == IoStatus::Ok && is_data(packet) {
+                    transport
+                        .getattr("_rx_first_delay")
+                        .ok()
+                        .and_then(|v| v.extract::<f64>().ok())
+                        .map(|secs| Duration::from_secs_f64(secs.max(0.0)))
+                } else {
+                    None
+                };
                 let mut s = slf.borrow_mut();
                 if s.adaptive && !is_stream(packet) {
                     match (status, s.last_send) {
-                        (IoStatus::Ok, Some((sent_at, _))) => {
-                            if is_data(packet) && len > wire::PACKET_OVERHEAD {
-                                s.link.rate_sample(sent_at.elapsed(), len);
-                            } else {
-                                s.link.rtt_sample(sent_at.elapsed(), len);
+                        (IoStatus::Ok, Some((sent_at, _))) if is_data(packet) && len > wire::PACKET_OVERHEAD => {
+                            let elapsed = sent_at.elapsed();
+                            if let Some(first) = first_delay {
+                                let waited = recv_began.saturating_duration_since(sent_at);
+                                s.link.rtt_sample(waited + first, 1);
+                                s.link.rate_sample(elapsed.saturating_sub(waited + first), len);
                             }
                         }
+                        // The slave's RESULT_DATA request may have been written before our
+                        // RESULT_HEADER left (a pipelining master): no round trip in it.
+                        (IoStatus::Ok, Some(_)) if s.role == Role::Slave && packet == Packet::ResultData => {}
+                        (IoStatus::Ok, Some((sent_at, _))) => s.link.rtt_sample(sent_at.elapsed(), len),
                         (IoStatus::Timeout, Some(_)) => s.link.reply_missed(),
                         _ => {}
                     }

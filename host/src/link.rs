@@ -69,9 +69,9 @@ impl Link {
         self.backoff = 1;
     }
 
-    /// A data packet of `len` bytes was received whole `elapsed` after its request.
-    pub fn rate_sample(&mut self, elapsed: Duration, len: usize) {
-        let transfer_ms = ms(elapsed) - self.srtt_ms;
+    /// A data packet of `len` bytes took `transfer` from its first byte to its last.
+    pub fn rate_sample(&mut self, transfer: Duration, len: usize) {
+        let transfer_ms = ms(transfer);
         // Too short to tell the rate apart from the round trip: the link is fast.
         if len < 512 || transfer_ms < 2.0 {
             return;
@@ -176,7 +176,7 @@ mod tests {
         link.hint_bytes_per_s = 960.0;
         assert!((link.wire_ms(960) - 1500.0).abs() < 1e-6);
         link.rtt_sample(Duration::from_millis(1), 4);
-        link.rate_sample(Duration::from_millis(101), 10_000);
+        link.rate_sample(Duration::from_millis(100), 10_000);
         assert!((link.bytes_per_s() - 100_000.0).abs() < 2_000.0, "{}", link.bytes_per_s());
     }
 }

@@ -103,3 +103,48 @@ def relay():
     yield make
     for r in made:
         r.close()
+
+
+class Cam:
+    """A cam-side script in its own process (MicroPython unix port or CPython)."""
+
+    def __init__(self, interpreter, script, *args, env=None):
+        e = dict(os.environ)
+        e.update(env or {})
+        self.proc = subprocess.Popen([interpreter, str(script), *map(str, args)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, env=e)
+        self.lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("cam script ended before READY:\n" + "".join(self.lines))
+            self.lines.append(line)
+            if line.strip() == "READY":
+                break
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+
+    def output(self, timeout=60):
+        out, _ = self.proc.communicate(timeout=timeout)
+        return "".join(self.lines) + out
+
+
+CAM_DIR = HERE / "cam"
+
+
+@pytest.fixture
+def cam():
+    started = []
+
+    def start(script, *args, interpreter=sys.executable, env=None):
+        c = Cam(interpreter, CAM_DIR / script, *args, env=env)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.kill()

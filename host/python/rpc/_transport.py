@@ -36,7 +36,7 @@ class Deadlines:
     """The three waits of one read: the first byte by `first_ms`, then at most `gap_ms`
     between bytes, all by `total_ms` (ms from now; gap None: no gap rule)."""
 
-    __slots__ = ("start", "first", "total", "gap", "last")
+    __slots__ = ("start", "first", "total", "gap", "last", "first_at")
 
     def __init__(self, first_ms, gap_ms, total_ms):
         self.start = time.monotonic()
@@ -44,6 +44,7 @@ class Deadlines:
         self.total = self.start + max(total_ms, first_ms) / 1000.0
         self.gap = None if gap_ms is None else gap_ms / 1000.0
         self.last = None
+        self.first_at = None
 
     def remaining(self, got):
         """Seconds left to wait for the next bytes (<= 0: give up)."""
@@ -56,6 +57,8 @@ class Deadlines:
 
     def progress(self):
         self.last = time.monotonic()
+        if self.first_at is None:
+            self.first_at = self.last
 
 
 class NativeTransport:
@@ -73,7 +76,11 @@ class NativeTransport:
     def _recv(self, buff, first_ms, gap_ms, total_ms):
         if not self.__own_get:
             return self.get_bytes(buff, total_ms)
-        return buff if self._read(buff, Deadlines(first_ms, gap_ms, total_ms), False) else None
+        d = Deadlines(first_ms, gap_ms, total_ms)
+        ok = self._read(buff, d, False)
+        # For the link estimate: how long the first byte took (a data packet's round trip).
+        self._rx_first_delay = None if d.first_at is None else d.first_at - d.start
+        return buff if ok else None
 
     def get_bytes(self, buff, timeout_ms):
         return buff if self._read(buff, Deadlines(timeout_ms, None, timeout_ms), False) else None

@@ -1,0 +1,35 @@
+# The cam as the master: calls the host's slave and prints what it got, for the host tests.
+# Runs under MicroPython (this project's rpc) and CPython (the host package).
+#
+#   cam_master.py net MY_IP SLAVE_IP PORT CALLS
+#   cam_master.py serial PATH CALLS [reference]
+import struct
+import sys
+
+import rpc
+
+MICROPYTHON = sys.implementation.name == "micropython"
+args = sys.argv[1:]
+if args[0] == "net":
+    interface = rpc.rpc_network_master(args[2], my_ip=args[1], port=int(args[3]))
+    calls = int(args[4])
+elif MICROPYTHON:
+    interface = rpc.rpc_stream_master(open(args[1], "r+b"))
+    calls = int(args[2])
+else:
+    interface = rpc.rpc_usb_vcp_master(args[1])
+    calls = int(args[2])
+if "reference" in args and not MICROPYTHON:
+    interface.set_timing(adaptive=False, pipeline=False)
+print("READY")
+ok = wrong = 0
+for i in range(calls):
+    n = (i * 131) % 3000
+    r = interface.call("sized", struct.pack("<II", i, n))
+    if r is None:
+        continue
+    if bytes(r) == bytes((i + k) & 0xFF for k in range(n)):
+        ok += 1
+    else:
+        wrong += 1
+print("CALLS", calls, "OK", ok, "WRONG", wrong)

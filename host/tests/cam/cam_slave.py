@@ -1,0 +1,73 @@
+# The cam side of the host tests: an rpc slave with test callbacks. Runs under MicroPython
+# (this project's rpc module, unix port) and under CPython (the host package, as a stand-in
+# cam with the reference timing when given "reference").
+#
+#   cam_slave.py net MY_IP PORT [reference]
+#   cam_slave.py serial PATH [reference]
+import struct
+import sys
+
+import rpc
+
+MICROPYTHON = sys.implementation.name == "micropython"
+args = sys.argv[1:]
+if args[0] == "net":
+    interface = rpc.rpc_network_slave(my_ip=args[1], port=int(args[2]))
+elif MICROPYTHON:
+    interface = rpc.rpc_stream_slave(open(args[1], "r+b"))
+else:
+    interface = rpc.rpc_usb_vcp_slave(args[1])
+if "reference" in args and not MICROPYTHON:
+    interface.set_timing(adaptive=False)
+
+
+def pattern(seed, n):
+    # The same bytes as host/tests/cam/expect.py: seed, seed+1, ... mod 256.
+    return bytes((seed + i) & 0xFF for i in range(n))
+
+
+def echo(data):
+    return bytes(data)
+
+
+def sized(data):
+    seed, n = struct.unpack("<II", data)
+    return pattern(seed, n)
+
+
+stream_count = [0]
+
+
+def frames():
+    # Endless: the reader (the host) ends the stream by no longer acking; the writer then
+    # times out waiting for an ack and the slave goes back to its loop.
+    i = stream_count[0]
+    stream_count[0] = i + 1
+    n = 100 + (i * 37) % 900
+    return struct.pack("<II", i, n) + pattern(i, n)
+
+
+def stream_out(data):
+    stream_count[0] = 0
+    interface.schedule_callback(lambda: interface.stream_writer(frames, 2000))
+    return b"ok"
+
+
+def stream_in(data):
+    got = []
+
+    def keep(frame):
+        got.append(bytes(frame))
+
+    interface.schedule_callback(lambda: interface.stream_reader(keep, 4, 2000))
+    return b"ok"
+
+
+for cb in (echo, sized, stream_out, stream_in):
+    interface.register_callback(cb)
+print("READY")
+try:
+    sys.stdout.flush()
+except AttributeError:
+    pass
+interface.loop(1000, 1000)
