@@ -274,14 +274,15 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                     continue;
             }
         }
-        uint32_t left = blocking ? rpc_time_left(self->io_start, self->io_timeout) : 0;
+        uint32_t left = (blocking || t->ops->whole_packets) ? rpc_time_left(self->io_start, self->io_timeout) : 0;
         int status;
         if (self->io.action == OMV_RPC_ACTION_SEND) {
             status = t->ops->send(t, self->io.data, self->io.len, &self->io_done, left, self->io.packet);
         } else {
             status = t->ops->recv(t, self->io_buf, self->io.len, &self->io_done, left, self->io.packet);
         }
-        if (status == OMV_RPC_IO_TIMEOUT && !blocking && rpc_time_left(self->io_start, self->io_timeout) > 0) {
+        if (status == OMV_RPC_IO_TIMEOUT && !blocking && !t->ops->whole_packets
+            && rpc_time_left(self->io_start, self->io_timeout) > 0) {
             return false;
         }
         if (status == OMV_RPC_IO_ERROR && blocking) {

@@ -43,14 +43,18 @@ typedef struct rpc_transport_ops {
     int (*send)(rpc_transport_t *t, const uint8_t *data, size_t len, size_t *done,
         uint32_t timeout_ms, uint32_t packet);
     /* Read into buf[*done, len) and advance *done; same rules as send. A transport that can
-     * only move whole packets (I2C, SPI, CAN, a Python override) may block for the whole
-     * timeout even when asked for 0. */
+     * only move whole packets (I2C, SPI, CAN, a Python override) sets whole_packets: it is
+     * never asked for 0, and its TIMEOUT always ends the action. */
     int (*recv)(rpc_transport_t *t, uint8_t *buf, size_t len, size_t *done,
         uint32_t timeout_ms, uint32_t packet);
     /* Largest stream queue depth this bus allows (PROTOCOL.md: 255, 1 on I2C and SPI). */
     uint32_t max_queue_depth;
     /* Short timeouts on this bus are the reference's times this factor (network: 10). */
     uint32_t short_timeout_scale;
+    /* True for a transport that moves whole packets only (a Python override): the
+     * non-blocking call_poll() then gives each send/recv its whole timeout (it blocks per
+     * packet) instead of 0. */
+    bool whole_packets;
 } rpc_transport_ops_t;
 
 struct rpc_transport {

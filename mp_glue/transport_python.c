@@ -83,6 +83,7 @@ static const rpc_transport_ops_t rpc_python_transport_ops = {
     .recv = rpc_python_transport_recv,
     .max_queue_depth = 255,
     .short_timeout_scale = 1,
+    .whole_packets = true,
 };
 
 /* python_transport(owner, overrides) */
