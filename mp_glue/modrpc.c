@@ -220,9 +220,14 @@ static void rpc_flush(rpc_engine_obj_t *self) {
 static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
     uint32_t timeout = self->io.timeout_ms;
     if (self->bytes_per_s != 0) {
-        uint64_t wire_ms = (uint64_t)self->io.len * 1000u / self->bytes_per_s + self->config.short_timeout_ms;
+        /* 32-bit arithmetic only (no 64-bit division helper in a native module); io.len is
+         * bounded by the limits (set_limits), far below overflow. */
+        uint32_t bytes_per_ms = self->bytes_per_s / 1000u;
+        uint32_t wire_ms = bytes_per_ms ? self->io.len / bytes_per_ms
+            : self->io.len > 4000000u ? 0xFFFF0000u : self->io.len * 1000u / self->bytes_per_s;
+        wire_ms += 1 + self->config.short_timeout_ms;
         if (wire_ms > timeout) {
-            timeout = wire_ms > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)wire_ms;
+            timeout = wire_ms;
         }
     }
     return timeout;

@@ -247,5 +247,63 @@ void __aeabi_memclr4(void *dst, size_t n) {
 void __aeabi_memclr8(void *dst, size_t n) {
     mp_fun_table.memset_(dst, 0, n);
 }
+
+/* 64-bit unsigned division (gcc calls __aeabi_uldivmod for it on 32-bit ARM): shift and
+ * subtract. Division by zero gives 0 remainder n, like no trap at all. */
+uint64_t rpc_udivmod64(uint64_t n, uint64_t d, uint64_t *rem) {
+    uint64_t q = 0, r = 0;
+    if (d == 0) {
+        *rem = n;
+        return 0;
+    }
+    for (int i = 63; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1);
+        if (r >= d) {
+            r -= d;
+            q |= (uint64_t)1 << i;
+        }
+    }
+    *rem = r;
+    return q;
+}
+
+/* Signed: the quotient rounds toward zero, the remainder takes the dividend's sign. */
+int64_t rpc_divmod64(int64_t n, int64_t d, int64_t *rem) {
+    uint64_t un = n < 0 ? -(uint64_t)n : (uint64_t)n;
+    uint64_t ud = d < 0 ? -(uint64_t)d : (uint64_t)d;
+    uint64_t ur;
+    uint64_t uq = rpc_udivmod64(un, ud, &ur);
+    *rem = n < 0 ? -(int64_t)ur : (int64_t)ur;
+    return (n < 0) != (d < 0) ? -(int64_t)uq : (int64_t)uq;
+}
+
+/* The EABI returns the quotient in r0:r1 and the remainder in r2:r3, which C cannot say. */
+__attribute__((naked)) void __aeabi_uldivmod(void) {
+    __asm volatile (
+        "push {r4, lr}\n"
+        "sub sp, sp, #16\n"
+        "add r4, sp, #8\n"
+        "str r4, [sp]\n"
+        "bl rpc_udivmod64\n"
+        "ldr r2, [sp, #8]\n"
+        "ldr r3, [sp, #12]\n"
+        "add sp, sp, #16\n"
+        "pop {r4, pc}\n"
+        );
+}
+
+__attribute__((naked)) void __aeabi_ldivmod(void) {
+    __asm volatile (
+        "push {r4, lr}\n"
+        "sub sp, sp, #16\n"
+        "add r4, sp, #8\n"
+        "str r4, [sp]\n"
+        "bl rpc_divmod64\n"
+        "ldr r2, [sp, #8]\n"
+        "ldr r3, [sp, #12]\n"
+        "add sp, sp, #16\n"
+        "pop {r4, pc}\n"
+        );
+}
 #endif
 #endif
