@@ -46,6 +46,15 @@ NORETURN void rpc_bus_missing(const char *what);
 void rpc_bus_delay_init(mp_obj_t *sleep_us);
 void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
 
+/* The short timeouts on these buses are the reference's (3 ms master, 2 ms slave) times
+ * this. An I2C or SPI slave hears the master only while it is inside a call, so a peer that
+ * reacts later than the reference's timeouts assume (a Python callback, a garbage
+ * collection, a loaded host, a board behind a simulator) makes the slave give up a phase
+ * the master is still in; both then fail attempt after attempt until the phase timeout.
+ * Longer waits cost nothing when packets come on time, and reference peers still work: each
+ * side resynchronises at its own attempts. Measured on the simulated buses (tests/bus). */
+#define RPC_BUS_SHORT_TIMEOUT_SCALE 4
+
 /* True when the packet kind starts with a magic (so a read of all-equal bytes cannot be it:
  * no magic has two equal bytes). Raw stream frames and ack bytes may be all equal. */
 static inline bool rpc_bus_packet_has_magic(uint32_t packet) {

@@ -137,7 +137,7 @@ static const rpc_transport_ops_t rpc_can_ops = {
     .send = rpc_can_send,
     .recv = rpc_can_recv,
     .max_queue_depth = 255,
-    .short_timeout_scale = 1,
+    .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
 };
 
 /* can_transport(message_id, bit_rate, sample_point, can_bus) */

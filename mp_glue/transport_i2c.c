@@ -159,7 +159,7 @@ static const rpc_transport_ops_t rpc_i2c_master_ops = {
     .send = rpc_i2c_master_send,
     .recv = rpc_i2c_master_recv,
     .max_queue_depth = 1,
-    .short_timeout_scale = 1,
+    .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
 };
 
 static const rpc_transport_ops_t rpc_i2c_slave_ops = {
@@ -167,7 +167,7 @@ static const rpc_transport_ops_t rpc_i2c_slave_ops = {
     .send = rpc_i2c_slave_send,
     .recv = rpc_i2c_slave_recv,
     .max_queue_depth = 1,
-    .short_timeout_scale = 1,
+    .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
 };
 
 static rpc_i2c_transport_t *rpc_i2c_new(const rpc_transport_ops_t *ops, mp_obj_t slave_addr) {

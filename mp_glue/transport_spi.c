@@ -5,7 +5,10 @@
  * Each packet is one transfer: CS low, 100 us for the slave, full duplex, CS high. A read
  * whose bytes are all equal comes from a slave that was not inside its send call (MISO
  * idles high): nothing was taken from it, so the master clocks the packet again until its
- * timeout is spent.
+ * timeout is spent. Such a read also says that this slave needs more than 100 us to get
+ * into its next call: the lead time then doubles (up to 2 ms) and shrinks back by 1/8 with
+ * every good read. A slave that does not hear a transfer loses it silently, so the lead
+ * time is what keeps a slow peer in step; a fast peer keeps the reference's 100 us.
  * Slave: pyb.SPI in slave mode (machine.SPI has no slave mode). It arms its receive/send as
  * soon as the engine asks for the packet, bounded by the packet's timeout, instead of
  * polling CS first as the reference does: a slave that waits to see CS low before arming
@@ -18,6 +21,7 @@
 
 #define RPC_SPI_MAX_TRANSFER 65535u
 #define RPC_SPI_LEAD_US 100u
+#define RPC_SPI_MAX_LEAD_US 2000u
 #define RPC_SPI_BITS_PER_BYTE 8u
 /* The slave does not know the master's clock: it assumes the documented default. */
 #define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
@@ -36,6 +40,7 @@ typedef struct rpc_spi_transport {
     mp_obj_t sleep_us;
     uint32_t api;
     uint32_t freq;
+    uint32_t lead_us;           /* master: time between CS low and the clock */
     bool master;
 } rpc_spi_transport_t;
 
@@ -56,7 +61,7 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
     while (ok && offset < len) {
         size_t chunk = len - offset < RPC_SPI_MAX_TRANSFER ? len - offset : RPC_SPI_MAX_TRANSFER;
         if (t->master) {
-            rpc_bus_delay_us(t->sleep_us, RPC_SPI_LEAD_US);
+            rpc_bus_delay_us(t->sleep_us, t->lead_us);
         }
         rpc_memoryview_set(t->view, buf, offset, chunk, !write);
         const rpc_bus_method_t *method = write ? &t->write : &t->read;
@@ -107,13 +112,23 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
     uint32_t start = rpc_ticks_ms();
     uint32_t budget = rpc_spi_budget(t, len, timeout_ms);
     for (;;) {
-        if (rpc_spi_transfer(t, buf, len, false, budget)) {
-            if (!t->master || !rpc_bus_packet_has_magic(packet) || !rpc_bus_all_equal(buf, len)) {
-                *done = len;
-                return OMV_RPC_IO_OK;
-            }
-        } else if (!t->master) {
+        uint32_t left = rpc_time_left(start, budget);
+        if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1)) {
             return OMV_RPC_IO_TIMEOUT;
+        }
+        /* All-equal bytes cannot be a packet (no magic has two equal bytes). On the master
+         * they are a slave that was not in its send call yet; on the slave they are the
+         * master's clocks for a read of its own (the slave missed a packet and is behind):
+         * neither took anything from the other side, so the transfer is simply repeated. */
+        if (!rpc_bus_packet_has_magic(packet) || !rpc_bus_all_equal(buf, len)) {
+            if (t->master) {
+                t->lead_us -= (t->lead_us - RPC_SPI_LEAD_US) / 8;
+            }
+            *done = len;
+            return OMV_RPC_IO_OK;
+        }
+        if (t->master) {
+            t->lead_us = t->lead_us * 2 < RPC_SPI_MAX_LEAD_US ? t->lead_us * 2 : RPC_SPI_MAX_LEAD_US;
         }
         if (rpc_time_left(start, budget) == 0) {
             return OMV_RPC_IO_TIMEOUT;
@@ -126,7 +141,7 @@ static const rpc_transport_ops_t rpc_spi_ops = {
     .send = rpc_spi_send,
     .recv = rpc_spi_recv,
     .max_queue_depth = 1,
-    .short_timeout_scale = 1,
+    .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
 };
 
 static rpc_spi_transport_t *rpc_spi_new(void) {
@@ -147,6 +162,7 @@ static mp_obj_t rpc_spi_master_transport(size_t n_args, const mp_obj_t *args) {
     rpc_spi_transport_t *t = rpc_spi_new();
     t->master = true;
     t->freq = (uint32_t)hz;
+    t->lead_us = RPC_SPI_LEAD_US;
     mp_obj_t machine = rpc_bus_import(MP_QSTR_machine);
     mp_obj_t spi = rpc_bus_attr(machine, MP_QSTR_SPI);
     mp_obj_t pin = rpc_bus_attr(machine, MP_QSTR_Pin);

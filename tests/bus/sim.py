@@ -589,6 +589,8 @@ class Simulator:
         now = self.now()
         call = SlaveCall(node, nbytes, bytes(out) if len(out) else None, now + timeout_ms / 1000)
         bus.call = call
+        self._trace(node, "spi%d slave %s %d bytes, %d ms" % (
+            bus_id, "send" if call.out is not None else "recv", nbytes, timeout_ms))
         active = bus.active
         if active and active[5] and active[1] > now:
             # Armed during a master transfer: the DMA catches only the bytes still to come.
@@ -604,6 +606,7 @@ class Simulator:
         if call.status is None:
             if bus.call is call:
                 bus.call = None
+            self._trace(node, "spi%d slave timed out with %d/%d bytes" % (bus_id, len(call.got), call.want))
             return bp.ETIMEDOUT, 0, b""
         self._wait_until(call.done_at)
         received = bytearray(call.got)
