@@ -7,21 +7,27 @@
 #      OMV_RPC_RUST_TARGET  a rustc target (thumbv7em-none-eabihf), or empty for the host
 #      OMV_RPC_CARGO_DIR    cargo's target dir for this build (one per target and flags)
 #      OMV_RPC_RUSTFLAGS    e.g. -C relocation-model=pic for an x86-64 native module
+#      OMV_RPC_CARGO_ARGS   how cargo builds it (default: the static library alone, fat LTO,
+#                           one codegen unit, panic=abort: one object holds all the engine)
 # Out: OMV_RPC_RUST_LIB, OMV_RPC_RUST_OBJ and the rules that make them.
 
 CARGO ?= cargo
+OMV_RPC_CARGO_ARGS ?= rustc --release --lib --crate-type staticlib \
+	--config profile.release.panic=\"abort\" --config profile.release.lto=true \
+	--config profile.release.codegen-units=1
 OMV_RPC_RUST_PROFILE_DIR = $(OMV_RPC_CARGO_DIR)/$(if $(OMV_RPC_RUST_TARGET),$(OMV_RPC_RUST_TARGET)/)release
 OMV_RPC_RUST_LIB = $(OMV_RPC_RUST_PROFILE_DIR)/libomv_rpc.a
 OMV_RPC_RUST_OBJ = $(OMV_RPC_CARGO_DIR)/omv_rpc_engine.o
 
+# OMV_RPC_RUST_RULES=0: only the variables (someone else builds the library).
+OMV_RPC_RUST_RULES ?= 1
+ifeq ($(OMV_RPC_RUST_RULES),1)
 # cargo decides what is out of date, so it always runs; the object is replaced only when it
 # changed, so that nothing relinks for nothing.
 $(OMV_RPC_RUST_LIB): omv-rpc-rust-always
-	RUSTFLAGS="$(OMV_RPC_RUSTFLAGS)" $(CARGO) rustc --release --lib --crate-type staticlib --quiet \
+	RUSTFLAGS="$(OMV_RPC_RUSTFLAGS)" $(CARGO) $(OMV_RPC_CARGO_ARGS) --quiet \
 	    --manifest-path $(OMV_RPC_ROOT)/Cargo.toml --target-dir $(OMV_RPC_CARGO_DIR) \
-	    $(if $(OMV_RPC_RUST_TARGET),--target $(OMV_RPC_RUST_TARGET)) \
-	    --config profile.release.panic=\"abort\" --config profile.release.lto=true \
-	    --config profile.release.codegen-units=1
+	    $(if $(OMV_RPC_RUST_TARGET),--target $(OMV_RPC_RUST_TARGET))
 
 $(OMV_RPC_RUST_OBJ): $(OMV_RPC_RUST_LIB)
 	rm -rf $(OMV_RPC_CARGO_DIR)/objects && mkdir -p $(OMV_RPC_CARGO_DIR)/objects
@@ -31,3 +37,4 @@ $(OMV_RPC_RUST_OBJ): $(OMV_RPC_RUST_LIB)
 	cmp -s $(OMV_RPC_CARGO_DIR)/objects/*.o $@ || cp $(OMV_RPC_CARGO_DIR)/objects/*.o $@
 
 .PHONY: omv-rpc-rust-always
+endif

@@ -1,0 +1,42 @@
+# omv-rpc as a user C module of a make-based MicroPython port: build the port with
+# USER_C_MODULES=<repository root> and py/py.mk includes this file. It adds modules _rpc and
+# _mutex (the frozen shims in frozen/ make them `rpc` and `mutex`: include
+# frozen/manifest.py from the board's manifest) and builds the engine with cargo.
+#
+# Settings (make variables):
+#   MICROPY_PY_OMV_RPC=0     leave the module out (OpenMV guards every root module with a flag)
+#   OMV_RPC_RUST_TARGET      the rustc target of the port's CPU (default thumbv7em-none-eabihf:
+#                            Cortex-M4F/M7, hard float, as on OpenMV cams)
+#   OMV_RPC_CARGO=0          do not run cargo (the port links a prebuilt libomv_rpc.a itself)
+# The engine's archive is OMV_RPC_RUST_LIB. It is added to LDFLAGS_USERMOD; a port whose link
+# line ignores that, or puts LDFLAGS before the objects (OpenMV links libmicropython.a
+# itself; ports/qemu), adds $(OMV_RPC_RUST_LIB) to its LIBS after the objects.
+
+MICROPY_PY_OMV_RPC ?= 1
+ifeq ($(MICROPY_PY_OMV_RPC),1)
+
+OMV_RPC_GLUE_DIR := $(USERMOD_DIR)
+OMV_RPC_ROOT := $(abspath $(USERMOD_DIR)/..)
+include $(OMV_RPC_GLUE_DIR)/sources.mk
+
+SRC_USERMOD_C += $(addprefix $(OMV_RPC_GLUE_DIR)/,$(OMV_RPC_GLUE_SRC) $(OMV_RPC_MUTEX_SRC))
+CFLAGS_USERMOD += -I$(OMV_RPC_GLUE_DIR) -I$(OMV_RPC_ROOT)/include
+
+OMV_RPC_RUST_TARGET ?= thumbv7em-none-eabihf
+# The workspace's own target dir: the same build as `cargo build --release --target ...`.
+OMV_RPC_CARGO_DIR ?= $(OMV_RPC_ROOT)/target
+OMV_RPC_CARGO_ARGS ?= build --release --lib
+OMV_RPC_CARGO ?= 1
+OMV_RPC_RUST_RULES := $(OMV_RPC_CARGO)
+# rust.mk's rules must not become the port's default goal.
+OMV_RPC_SAVED_GOAL := $(.DEFAULT_GOAL)
+include $(OMV_RPC_GLUE_DIR)/rust.mk
+.DEFAULT_GOAL := $(OMV_RPC_SAVED_GOAL)
+
+LDFLAGS_USERMOD += $(OMV_RPC_RUST_LIB)
+ifeq ($(OMV_RPC_CARGO),1)
+# The engine is built before the glue is compiled, so that it is there at link time.
+$(addprefix $(BUILD)/$(notdir $(OMV_RPC_GLUE_DIR))/,$(OMV_RPC_GLUE_SRC:.c=.o)): | $(OMV_RPC_RUST_LIB)
+endif
+
+endif
