@@ -1,8 +1,11 @@
-"""The host side of an rpc link to the virtual cam's UART3 (a QEMU pty).
+"""The host side of an rpc link to the virtual cam's UART3 (a QEMU pty). Two peers:
 
-The host peer is an independent implementation of the protocol: bench/ref_rpc.py, the
-pure-Python reference, running under CPython. It is made to talk over the pty the documented
-way, by subclassing its rpc_master / rpc_slave and overriding get_bytes / put_bytes / _flush.
+- "ref": bench/ref_rpc.py, the independent pure-Python implementation of the protocol, under
+  CPython. It talks over the pty the documented way, by subclassing its rpc_master /
+  rpc_slave and overriding get_bytes / put_bytes / _flush. It keeps the reference timing
+  (3 ms short timeouts), so it suits small arguments: host-to-cam bytes are slow here.
+- "host": this project's computer-side package (host/, `make host`), whose
+  rpc_uart_master(port, baudrate) opens the pty with pyserial and adapts its waits to the link.
 """
 
 import importlib.util
@@ -102,11 +105,29 @@ def pty_class(base):
     return PtyPeer
 
 
-def master(path, impl=None):
-    impl = impl or load_ref_rpc()
-    return pty_class(impl.rpc_master)(path)
+PEERS = ("ref", "host")
 
 
-def slave(path, impl=None):
-    impl = impl or load_ref_rpc()
-    return pty_class(impl.rpc_slave)(path)
+def _host_rpc():
+    import rpc  # the host package, installed into .venv by `make host`
+    return rpc
+
+
+def master(path, kind="ref"):
+    if kind == "host":
+        return _host_rpc().rpc_uart_master(path, baudrate=115200)
+    return pty_class(load_ref_rpc().rpc_master)(path)
+
+
+def slave(path, kind="ref"):
+    if kind == "host":
+        return _host_rpc().rpc_uart_slave(path, baudrate=115200)
+    return pty_class(load_ref_rpc().rpc_slave)(path)
+
+
+def write_raw(peer, data):
+    """Bytes straight onto the link, around the protocol (noise, hostile packets)."""
+    if hasattr(peer, "io"):
+        peer.io.write_all(data, 1000)
+    else:
+        os.write(peer._fd, data)
