@@ -64,3 +64,10 @@ pub use wire::{crc16, frame, name_hash};
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
+
+/// The host targets' precompiled `core` is built for unwinding and refers to this symbol, so a
+/// no-std static library for the host (the unix port's native module, the C tests) would not
+/// link without it. The crate is built with panic=abort: it is never called.
+#[cfg(all(not(feature = "std"), not(target_os = "none")))]
+#[no_mangle]
+pub extern "C" fn rust_eh_personality() {}

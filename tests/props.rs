@@ -207,7 +207,7 @@ fn drive(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
                     1 => IoStatus::Timeout,
                     _ => IoStatus::Error,
                 };
-                let mut fill = |n: usize| -> Vec<u8> {
+                let fill = |n: usize| -> Vec<u8> {
                     let n = (n as i64 + i64::from(*len_skew)).max(0) as usize;
                     (0..n).map(|i| bytes.get(i % bytes.len().max(1)).copied().unwrap_or(0)).collect()
                 };
