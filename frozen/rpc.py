@@ -86,10 +86,10 @@ class rpc_master(rpc):
         rpc.__init__(self, _MASTER, _transport)
 
     def call(self, name, data=bytes(), send_timeout=1000, recv_timeout=1000):
-        return self._engine.call(_name(name), data, send_timeout, recv_timeout)
+        return self._engine.call(name, data, send_timeout, recv_timeout)
 
     def call_start(self, name, data=bytes(), send_timeout=1000, recv_timeout=1000):
-        self._engine.call_start(_name(name), data, send_timeout, recv_timeout)
+        self._engine.call_start(name, data, send_timeout, recv_timeout)
 
     def call_poll(self):
         return self._engine.call_poll()
@@ -116,11 +116,6 @@ class rpc_slave(rpc):
 
     def loop(self, recv_timeout=1000, send_timeout=1000):
         self._engine.loop(recv_timeout, send_timeout)
-
-
-def _name(name):
-    # A str is hashed by its UTF-8 bytes; bytes are taken as they are.
-    return name.encode() if isinstance(name, str) else name
 
 
 # Any stream object (socket, pty or serial file opened in binary mode, machine.UART, ...).

@@ -622,7 +622,7 @@ static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
     n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_reason_names, err.reason));
     n = rpc_append(text, n, sizeof(text), " (");
     n = rpc_append_uint(text, n, sizeof(text), err.attempts);
-    n = rpc_append(text, n, sizeof(text), err.attempts == 1 ? " attempt)" : " attempts)");
+    n = rpc_append(text, n, sizeof(text), " attempts)");
     return mp_obj_new_str(text, n);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_error);
