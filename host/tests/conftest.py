@@ -108,12 +108,12 @@ def relay():
 class Cam:
     """A cam-side script in its own process (MicroPython unix port or CPython)."""
 
-    def __init__(self, interpreter, script, *args, env=None):
+    def __init__(self, interpreter, script, *args, env=None, pass_fds=()):
         e = dict(os.environ)
         e.update(env or {})
         self.proc = subprocess.Popen([interpreter, str(script), *map(str, args)],
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=e)
+                                     text=True, env=e, pass_fds=pass_fds)
         self.lines = []
         while True:
             line = self.proc.stdout.readline()
@@ -134,14 +134,21 @@ class Cam:
 
 
 CAM_DIR = HERE / "cam"
+# MicroPython finds the project's rpc module (build/unix) and bench/ref_rpc.py.
+MICROPYPATH = "%s:%s" % (UNIX_BUILD, REPO / "bench")
+
+
+def nonblocking_fd(path):
+    """An O_NONBLOCK fd on a pty path, for a child's open(fd) (ref_rpc's stream transport)."""
+    return os.open(path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
 
 
 @pytest.fixture
 def cam():
     started = []
 
-    def start(script, *args, interpreter=sys.executable, env=None):
-        c = Cam(interpreter, CAM_DIR / script, *args, env=env)
+    def start(script, *args, interpreter=sys.executable, env=None, pass_fds=()):
+        c = Cam(interpreter, CAM_DIR / script, *args, env=env, pass_fds=pass_fds)
         started.append(c)
         return c
 

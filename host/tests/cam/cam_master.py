@@ -2,19 +2,31 @@
 # Runs under MicroPython (this project's rpc) and CPython (the host package).
 #
 #   cam_master.py net MY_IP SLAVE_IP PORT CALLS
-#   cam_master.py serial PATH CALLS [reference]
+#   cam_master.py serial PATH|fd:N CALLS [reference] [ref]
 import struct
 import sys
 
-import rpc
-
 MICROPYTHON = sys.implementation.name == "micropython"
 args = sys.argv[1:]
+if "ref" in args:
+    import ref_rpc as rpc  # bench/ref_rpc.py, the independent peer
+else:
+    import rpc
+
+
+def open_line(where):
+    if where.startswith("fd:"):
+        if MICROPYTHON:
+            return open(int(where[3:]), "r+b")
+        return open(int(where[3:]), "r+b", buffering=0)
+    return open(where, "r+b")
+
+
 if args[0] == "net":
     interface = rpc.rpc_network_master(args[2], my_ip=args[1], port=int(args[3]))
     calls = int(args[4])
-elif MICROPYTHON:
-    interface = rpc.rpc_stream_master(open(args[1], "r+b"))
+elif MICROPYTHON or "ref" in args:
+    interface = rpc.rpc_stream_master(open_line(args[1]))
     calls = int(args[2])
 else:
     interface = rpc.rpc_usb_vcp_master(args[1])
@@ -27,6 +39,7 @@ for i in range(calls):
     n = (i * 131) % 3000
     r = interface.call("sized", struct.pack("<II", i, n))
     if r is None:
+        print("FAILED", i, n, getattr(interface, "last_error", None))
         continue
     if bytes(r) == bytes((i + k) & 0xFF for k in range(n)):
         ok += 1

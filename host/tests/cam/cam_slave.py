@@ -3,18 +3,32 @@
 # cam with the reference timing when given "reference").
 #
 #   cam_slave.py net MY_IP PORT [reference]
-#   cam_slave.py serial PATH [reference]
+#   cam_slave.py serial PATH|fd:N [reference] [ref]
+# "ref": bench/ref_rpc.py (the independent peer) instead of the rpc module.
 import struct
 import sys
 
-import rpc
-
 MICROPYTHON = sys.implementation.name == "micropython"
 args = sys.argv[1:]
+if "ref" in args:
+    import ref_rpc as rpc  # bench/ref_rpc.py, the independent peer
+else:
+    import rpc
+
+
+def open_line(where):
+    # "fd:N": an inherited non-blocking fd (what ref_rpc's stream transport needs).
+    if where.startswith("fd:"):
+        if MICROPYTHON:
+            return open(int(where[3:]), "r+b")
+        return open(int(where[3:]), "r+b", buffering=0)
+    return open(where, "r+b")
+
+
 if args[0] == "net":
     interface = rpc.rpc_network_slave(my_ip=args[1], port=int(args[2]))
-elif MICROPYTHON:
-    interface = rpc.rpc_stream_slave(open(args[1], "r+b"))
+elif MICROPYTHON or "ref" in args:
+    interface = rpc.rpc_stream_slave(open_line(args[1]))
 else:
     interface = rpc.rpc_usb_vcp_slave(args[1])
 if "reference" in args and not MICROPYTHON:
