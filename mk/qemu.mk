@@ -20,13 +20,14 @@ qemu: deps engine-arm
 	$(MAKE) -C ports/qemu -j2 BUILD=$(QEMU_BUILD) MPY_DIR=$(MPY_DIR) WITH_RPC=$(QEMU_WITH_RPC) \
 	  WITH_ENGINE=1 RUST_LIB=$(abspath $(ENGINE_LIB_ARM))
 
-qemu-test: qemu
-	$(PYTHON) -m pytest -q tests/qemu
+# The host peers: bench/ref_rpc.py (no build) and the host package (`host`, host/).
+qemu-test: qemu host
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/qemu
 
-demo: deps qemu
+demo: deps qemu host
 	$(PYTHON) tests/qemu/demo.py
 
-qemu-bench: qemu
+qemu-bench: qemu host
 	$(PYTHON) tests/qemu/bench.py
 
 TEST_TARGETS += qemu-test
