@@ -61,6 +61,28 @@ ETIMEDOUT = 110
 
 ENV_ADDRESS = "OMV_BUS_SIM"   # "host:port" of the simulator
 ENV_NODE = "OMV_BUS_NODE"     # this process's name in the simulator's log
+# Comma-separated names the stand-ins leave out, to play a port without them:
+# "pyb" (no pyb module at all), "machine.I2C", "pyb.CAN", ...
+ENV_HIDE = "OMV_BUS_HIDE"
+
+
+def _hidden():
+    import os
+    return [h.strip() for h in (os.getenv(ENV_HIDE) or "").split(",") if h.strip()]
+
+
+def check_module(module_name):
+    """ImportError when $OMV_BUS_HIDE hides the whole module (call it before defining anything,
+    so that no half-made module is left behind)."""
+    if module_name in _hidden():
+        raise ImportError("no module named '%s' (hidden by %s)" % (module_name, ENV_HIDE))
+
+
+def hide_names(module_name, names):
+    """Drop the names $OMV_BUS_HIDE lists for this module from `names` (its globals)."""
+    for entry in _hidden():
+        if entry.startswith(module_name + "."):
+            names.pop(entry[len(module_name) + 1:], None)
 
 
 class Link:

@@ -3,6 +3,8 @@
 # buses. It shadows the unix port's built-in `machine` only where tests put it on the path.
 import busproto as bp
 
+bp.check_module("machine")
+
 try:
     from time import sleep_us as _sleep_us
 except ImportError:  # CPython
@@ -137,3 +139,6 @@ class SPI:
 
 def idle():
     _sleep_us(100)
+
+
+bp.hide_names("machine", globals())

@@ -5,6 +5,8 @@ import struct
 import time
 
 import busproto as bp
+
+bp.check_module("pyb")
 import machine
 
 try:
@@ -275,3 +277,6 @@ class CAN:
         full[:len(data)] = data
         list[4] = full[:len(data)]
         return list
+
+
+bp.hide_names("pyb", globals())
