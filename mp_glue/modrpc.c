@@ -537,6 +537,15 @@ static mp_obj_t rpc_engine_setup_loop_callback(mp_obj_t self_in, mp_obj_t cb) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(rpc_engine_setup_loop_callback_obj, rpc_engine_setup_loop_callback);
 
+/* Runs a started stream to its end. A stream ends out of step (unread acks, frames in
+ * flight), so the next operation flushes before its first attempt. */
+static void rpc_run_stream(rpc_engine_obj_t *self) {
+    self->in_sync = false;
+    rpc_run(self);
+    self->in_sync = false;
+    self->stream_cb = MP_OBJ_NULL;
+}
+
 /* stream_reader(call_back, queue_depth, read_timeout_ms) */
 static mp_obj_t rpc_engine_stream_reader(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
@@ -546,10 +555,14 @@ static mp_obj_t rpc_engine_stream_reader(size_t n_args, const mp_obj_t *args) {
     }
     uint32_t timeout = rpc_timeout_arg(args[3]);
     rpc_begin(self);
+    /* Nothing the writer sends can be pending before our STREAM_SETUP: whatever is, is left
+     * over (ack bytes a writer never read, on the network's TCP connection that calls do not
+     * touch) and would be read as the first header. (A writer cannot do the same: the
+     * reader's setup may already be waiting.) */
+    self->transport->ops->flush(self->transport);
     self->stream_cb = args[1];
     rpc_start_check(omv_rpc_stream_reader_start(&self->engine, depth, timeout, rpc_now()));
-    rpc_run(self);
-    self->stream_cb = MP_OBJ_NULL;
+    rpc_run_stream(self);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_stream_reader_obj, 4, 4, rpc_engine_stream_reader);
@@ -561,8 +574,7 @@ static mp_obj_t rpc_engine_stream_writer(mp_obj_t self_in, mp_obj_t cb, mp_obj_t
     rpc_begin(self);
     self->stream_cb = cb;
     rpc_start_check(omv_rpc_stream_writer_start(&self->engine, timeout, rpc_now()));
-    rpc_run(self);
-    self->stream_cb = MP_OBJ_NULL;
+    rpc_run_stream(self);
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_stream_writer_obj, rpc_engine_stream_writer);
