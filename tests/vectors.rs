@@ -293,3 +293,44 @@ fn echo_through_the_c_abi_in_both_roles() {
     assert_eq!(status, 0);
     assert_eq!(written, echo.slave_to_master);
 }
+
+/// A non-blocking caller: poll() as often as it likes (nothing changes until complete()),
+/// give up half-way with abort(), and the same engine then makes a clean call.
+#[test]
+fn poll_is_repeatable_and_abort_leaves_the_engine_reusable() {
+    let calls = recorded_calls();
+    let echo = calls.iter().find(|c| c.name == "echo").unwrap();
+    let mut engine = master();
+    let hash = name_hash(echo.name.as_bytes());
+    assert_eq!(engine.call_start(hash, command_packet(&echo.argument), 1000, 1000, 0), Status::Ok);
+    // Carry out the first three actions (flush, COMMAND_HEADER, its ack), polling each many times.
+    let mut peer = Script::new(echo.slave_to_master.clone());
+    for _ in 0..3 {
+        let first = format!("{:?}", engine.poll(0));
+        for now in 0..50 {
+            assert_eq!(format!("{:?}", engine.poll(now)), first);
+        }
+        match engine.poll(0) {
+            omv_rpc::Io::Recv { into: Some(into), len, .. } => {
+                into.copy_from_slice(&peer.input[peer.at..peer.at + len]);
+                peer.at += len;
+            }
+            _ => {}
+        }
+        engine.complete(0, omv_rpc::IoStatus::Ok, None);
+    }
+    assert!(engine.is_busy());
+    assert_eq!(engine.call_start(hash, command_packet(b""), 10, 10, 0), Status::Busy);
+    engine.abort();
+    assert!(!engine.is_busy());
+    assert!(matches!(engine.poll(0), omv_rpc::Io::Done(_)));
+    // complete() on an idle engine is ignored.
+    engine.complete(0, omv_rpc::IoStatus::Ok, Some(vec![1, 2, 3]));
+    assert!(!engine.is_busy());
+    // The same engine makes the whole recorded call.
+    assert_eq!(engine.call_start(hash, command_packet(&echo.argument), 1000, 1000, 0), Status::Ok);
+    let mut peer = Script::new(echo.slave_to_master.clone());
+    assert_eq!(peer.run(&mut engine, &mut NoCallbacks), Status::Ok);
+    assert_eq!(peer.written, echo.master_to_slave);
+    assert_eq!(engine.result().unwrap(), &echo.result[..]);
+}
