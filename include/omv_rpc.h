@@ -217,6 +217,10 @@ uint32_t omv_rpc_name_hash(const uint8_t *name, size_t len);
 /* Writes magic at [0,2) and crc at [len-4+2, len) of a packet buffer of len >= 4. */
 void omv_rpc_frame(uint16_t magic, uint8_t *packet, size_t len);
 
+/* Benchmark hook: the CRC of buf[0, len) computed `rounds` times; returns the last CRC. For
+ * measuring instructions (or cycles) per CRC byte on a target. */
+uint16_t omv_rpc_bench_crc(const uint8_t *buf, size_t len, uint32_t rounds);
+
 #ifdef __cplusplus
 }
 #endif

@@ -263,6 +263,7 @@ int main(void) {
     omv_rpc_init(&master, OMV_RPC_ROLE_MASTER, NULL);
     omv_rpc_init(&slave, OMV_RPC_ROLE_SLAVE, NULL);
     printf("crc %u\n", (unsigned)omv_rpc_crc16((const uint8_t *)"123456789", 9));
+    printf("bench_crc %u\n", (unsigned)omv_rpc_bench_crc((const uint8_t *)"123456789", 9, 3));
     uint32_t hash = omv_rpc_name_hash((const uint8_t *)"echo", 4);
     printf("hash %u\n", (unsigned)hash);
 
@@ -305,6 +306,7 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     let out = build_and_run(&work_dir("smoke"), &src, &[&lib]);
     let lines: BTreeMap<&str, &str> = out.lines().filter_map(|l| l.split_once(' ')).collect();
     assert_eq!(lines["crc"], "10673");
+    assert_eq!(lines["bench_crc"], "10673");
     assert_eq!(lines["hash"], omv_rpc::name_hash(b"echo").to_string());
     assert_eq!(lines["master"], echo.get("master_to_slave_hex").str());
     assert_eq!(lines["master_status"], "0");
