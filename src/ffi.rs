@@ -4,6 +4,12 @@
 //! MicroPython native-module linker has no .data or .bss). Caller buffers are held as raw
 //! pointer and length ([`RawBuf`]) under the header's rule: each stays valid until the next
 //! DONE on the same engine.
+//!
+//! # Safety
+//! Every function here is `unsafe` for one reason, the header's contract: `e` was initialised
+//! by `omv_rpc_init` (or is NULL, which every function refuses), and every pointer/length pair
+//! names memory that is valid for that length for as long as the header says.
+#![allow(clippy::missing_safety_doc)]
 
 use core::mem::{align_of, size_of};
 use core::ptr::{self, NonNull};

@@ -310,12 +310,9 @@ fn poll_is_repeatable_and_abort_leaves_the_engine_reusable() {
         for now in 0..50 {
             assert_eq!(format!("{:?}", engine.poll(now)), first);
         }
-        match engine.poll(0) {
-            omv_rpc::Io::Recv { into: Some(into), len, .. } => {
-                into.copy_from_slice(&peer.input[peer.at..peer.at + len]);
-                peer.at += len;
-            }
-            _ => {}
+        if let omv_rpc::Io::Recv { into: Some(into), len, .. } = engine.poll(0) {
+            into.copy_from_slice(&peer.input[peer.at..peer.at + len]);
+            peer.at += len;
         }
         engine.complete(0, omv_rpc::IoStatus::Ok, None);
     }
