@@ -351,8 +351,9 @@ static uint32_t rpc_run(rpc_engine_obj_t *self) {
     return self->status;
 }
 
-/* Master: frame the argument into the command packet and start the call. */
-static void rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data, mp_obj_t send_timeout, mp_obj_t recv_timeout) {
+/* Master: frame the argument into the command packet and start the call. False when there
+ * is no memory for the packet: the call has then failed (None, and last_error says why). */
+static bool rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data, mp_obj_t send_timeout, mp_obj_t recv_timeout) {
     if (self->role != OMV_RPC_ROLE_MASTER) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("call() needs a master"));
     }
@@ -367,11 +368,14 @@ static void rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data,
     size_t packet_len = data_info.len + OMV_RPC_PACKET_OVERHEAD;
     uint8_t *packet = rpc_buffer_reserve(&self->command, packet_len);
     if (packet == NULL) {
-        mp_raise_msg(&mp_type_MemoryError, MP_ERROR_TEXT("no memory for the command packet"));
+        self->glue_error = "TRANSPORT_ERROR: COMMAND_DATA no memory for the command packet";
+        self->status = OMV_RPC_TRANSPORT_ERROR;
+        return false;
     }
     memcpy(packet + 2, data_info.buf, data_info.len);
     uint32_t hash = omv_rpc_name_hash(name_info.buf, name_info.len);
     rpc_start_check(omv_rpc_call_start(&self->engine, hash, packet, packet_len, send_ms, recv_ms, rpc_now()));
+    return true;
 }
 
 /* Master: what a finished call returns (PY_API.md). */
@@ -395,16 +399,16 @@ static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
 
 static mp_obj_t rpc_engine_call(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
-    rpc_call_begin(self, args[1], args[2], args[3], args[4]);
-    rpc_run(self);
+    if (rpc_call_begin(self, args[1], args[2], args[3], args[4])) {
+        rpc_run(self);
+    }
     return rpc_call_outcome(self);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_obj, 5, 5, rpc_engine_call);
 
 static mp_obj_t rpc_engine_call_start(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
-    rpc_call_begin(self, args[1], args[2], args[3], args[4]);
-    self->op = RPC_OP_CALL_RUNNING;
+    self->op = rpc_call_begin(self, args[1], args[2], args[3], args[4]) ? RPC_OP_CALL_RUNNING : RPC_OP_CALL_DONE;
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_start_obj, 5, 5, rpc_engine_call_start);
@@ -618,7 +622,12 @@ static size_t rpc_append_uint(char *buf, size_t pos, size_t cap, uint32_t n) {
 static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     if (self->glue_error != NULL) {
-        return mp_obj_new_str(self->glue_error, strlen(self->glue_error));
+        /* (No strlen: the native module has no libc.) */
+        size_t len = 0;
+        while (self->glue_error[len] != 0) {
+            len++;
+        }
+        return mp_obj_new_str(self->glue_error, len);
     }
     if (self->status == OMV_RPC_OK || self->status == RPC_STATUS_NONE) {
         return mp_const_none;

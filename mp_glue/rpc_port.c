@@ -201,13 +201,6 @@ int bcmp(const void *a, const void *b, size_t n) {
     return memcmp(a, b, n);
 }
 
-size_t strlen(const char *s) {
-    size_t n = 0;
-    while (s[n]) {
-        n++;
-    }
-    return n;
-}
 
 #if defined(__arm__)
 /* The ARM EABI helpers that gcc and LLVM call for memory operations. */
