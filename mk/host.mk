@@ -26,7 +26,7 @@ $(HOST_STAMP): $(HOST_SOURCES) $(VENV)/.host-deps
 host: host-deps $(HOST_STAMP)
 
 # The cam side in the unix port (build/unix) is built by its own fragment's `unix` target.
-HOST_TEST_NEEDS := host $(if $(wildcard mk/mp_glue.mk mk/unix.mk),unix)
+HOST_TEST_NEEDS := host $(if $(wildcard mk/unix.mk),unix) $(if $(wildcard mk/qemu.mk),qemu)
 
 host-test: $(HOST_TEST_NEEDS)
 	cd host && PYO3_PYTHON=$(PYTHON) cargo test -j2 --locked --lib -q

@@ -141,12 +141,14 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
 
 /// A packet buffer `[2 bytes | payload | 2 bytes]` around the bytes of a Python buffer.
 fn packet_around(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
-    let payload = if let Ok(b) = obj.downcast::<PyBytes>() {
+    if let Ok(b) = obj.downcast::<PyBytes>() {
         return Ok(framed(b.as_bytes()));
-    } else {
-        buffer_bytes(obj)?
-    };
-    Ok(framed(&payload))
+    }
+    // A callback that answers text: its UTF-8 bytes (what MicroPython's rpc sends for a str).
+    if let Ok(s) = obj.downcast::<pyo3::types::PyString>() {
+        return Ok(framed(s.to_cow()?.as_bytes()));
+    }
+    Ok(framed(&buffer_bytes(obj)?))
 }
 
 fn framed(payload: &[u8]) -> Vec<u8> {

@@ -157,6 +157,8 @@ class rpc_master(rpc):
         last_error says why; with raise_on_error an RpcError is raised instead)."""
         if isinstance(name, str):
             name = name.encode()
+        if isinstance(data, str):
+            data = data.encode()  # the desktop examples pass text arguments
         result = self._session.call(self, _engine.name_hash(name), data, send_timeout, recv_timeout)
         if result is None:
             self._failed("call %r" % name.decode(errors="replace"), raise_on_error)
