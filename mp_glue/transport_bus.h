@@ -55,6 +55,20 @@ void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
  * side resynchronises at its own attempts. Measured on the simulated buses (tests/bus). */
 #define RPC_BUS_SHORT_TIMEOUT_SCALE 4
 
+/* How long an I2C or SPI master keeps trying a transfer the slave was not ready for (a NACK,
+ * or a read of all-equal bytes): a slave that is a little late gets in within this; one
+ * that is waiting for something else (it gave up the phase while this master was held up)
+ * never will, and the engine's next attempt, which starts the phase again, is what brings
+ * both back in step. Stream packets wait for the peer's callback: they get their whole
+ * timeout. */
+#define RPC_BUS_NOT_READY_MS (3 * RPC_BUS_SHORT_TIMEOUT_SCALE)
+static inline uint32_t rpc_bus_retry_window(uint32_t packet, uint32_t timeout_ms) {
+    if (rpc_packet_is_stream(packet) || timeout_ms < RPC_BUS_NOT_READY_MS) {
+        return timeout_ms;
+    }
+    return RPC_BUS_NOT_READY_MS;
+}
+
 /* True when the packet kind starts with a magic (so a read of all-equal bytes cannot be it:
  * no magic has two equal bytes). Raw stream frames and ack bytes may be all equal. */
 static inline bool rpc_bus_packet_has_magic(uint32_t packet) {

@@ -5,8 +5,8 @@
  * at most 65535 bytes and is preceded by 100 us (the reference slave needs that time to get
  * into its next receive/send call). A transfer the slave does not acknowledge, or a read
  * whose bytes are all equal (a slave not inside its send call leaves SDA released), means
- * "slave not ready": the master tries again until the packet's timeout is spent, which
- * is what the reference does one short timeout at a time.
+ * "slave not ready": the master tries again for a short while (rpc_bus_retry_window), where
+ * the reference sleeps a short timeout and fails the attempt.
  * Slave: pyb.I2C in slave mode (machine has no I2C target mode on the ports we know), one
  * transfer at a time, each bounded by the packet's timeout.
  * Both stretch the timeout by the packet's wire time at the bus rate: 64 KiB at 100 kHz
@@ -86,17 +86,17 @@ static int rpc_i2c_flush(rpc_transport_t *self) {
 
 static int rpc_i2c_master_send(rpc_transport_t *self, const uint8_t *data, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
-    (void)packet;
     rpc_i2c_transport_t *t = (rpc_i2c_transport_t *)self;
     uint32_t start = rpc_ticks_ms();
     uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
+    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
     for (;;) {
         int err;
         if (rpc_i2c_transfer(t, (uint8_t *)data, len, true, budget, &err)) {
             *done = len;
             return OMV_RPC_IO_OK;
         }
-        if (rpc_time_left(start, budget) == 0) {
+        if (rpc_time_left(start, window) == 0) {
             return OMV_RPC_IO_TIMEOUT;
         }
     }
@@ -107,6 +107,7 @@ static int rpc_i2c_master_recv(rpc_transport_t *self, uint8_t *buf, size_t len, 
     rpc_i2c_transport_t *t = (rpc_i2c_transport_t *)self;
     uint32_t start = rpc_ticks_ms();
     uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
+    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
     for (;;) {
         int err;
         if (rpc_i2c_transfer(t, buf, len, false, budget, &err)
@@ -114,7 +115,7 @@ static int rpc_i2c_master_recv(rpc_transport_t *self, uint8_t *buf, size_t len, 
             *done = len;
             return OMV_RPC_IO_OK;
         }
-        if (rpc_time_left(start, budget) == 0) {
+        if (rpc_time_left(start, window) == 0) {
             return OMV_RPC_IO_TIMEOUT;
         }
     }

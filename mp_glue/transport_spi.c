@@ -4,8 +4,8 @@
  * Master: machine.SPI and machine.Pin when the port has them, else pyb.SPI and pyb.Pin.
  * Each packet is one transfer: CS low, 100 us for the slave, full duplex, CS high. A read
  * whose bytes are all equal comes from a slave that was not inside its send call (MISO
- * idles high): nothing was taken from it, so the master clocks the packet again until its
- * timeout is spent. Such a read also says that this slave needs more than 100 us to get
+ * idles high): nothing was taken from it, so the master clocks the packet again for a short
+ * while (rpc_bus_retry_window). Such a read also says that this slave needs more than 100 us to get
  * into its next call: the lead time then doubles (up to 2 ms) and shrinks back by 1/8 with
  * every good read. A slave that does not hear a transfer loses it silently, so the lead
  * time is what keeps a slow peer in step; a fast peer keeps the reference's 100 us.
@@ -14,6 +14,11 @@
  * polling CS first as the reference does: a slave that waits to see CS low before arming
  * misses every transfer whose clock starts within its reaction time (the 100 us lead), the
  * reference's "works one call in ten". CS still frames the transfer on the wire.
+ * A slave that gets into its send call while the master is already clocking shifts out its
+ * packet late: the master reads 0xFF bytes and then the packet's start, and the slave's
+ * call still holds the packet's end. The master recognises the packet's magic after the
+ * 0xFF run, keeps what it has and clocks the missing bytes in a second transfer, which
+ * completes the slave's call too: both stay in step instead of failing the phase.
  * The HAL moves at most 65535 bytes per call: longer packets go in 65535-byte pieces under
  * one CS low, 100 us apart, on both sides.
  */
@@ -106,11 +111,54 @@ static int rpc_spi_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
     return OMV_RPC_IO_OK;
 }
 
+/* The magic a received packet of this kind starts with, or 0 (raw stream bytes). */
+static uint16_t rpc_spi_expected_magic(uint32_t packet) {
+    switch (packet) {
+        case OMV_RPC_PACKET_COMMAND_HEADER:
+            return OMV_RPC_MAGIC_COMMAND_HEADER;
+        case OMV_RPC_PACKET_COMMAND_DATA:
+            return OMV_RPC_MAGIC_COMMAND_DATA;
+        case OMV_RPC_PACKET_RESULT_HEADER:
+            return OMV_RPC_MAGIC_RESULT_HEADER;
+        case OMV_RPC_PACKET_RESULT_DATA:
+            return OMV_RPC_MAGIC_RESULT_DATA;
+        case OMV_RPC_PACKET_STREAM_SETUP:
+            return OMV_RPC_MAGIC_STREAM_SETUP;
+        case OMV_RPC_PACKET_STREAM_HEADER:
+            return OMV_RPC_MAGIC_STREAM_HEADER;
+        default:
+            return 0;
+    }
+}
+
+/* Master: a read that starts with 0xFF bytes and then the expected magic caught a slave that
+ * started sending late. Move the packet's start to the front and clock its end. */
+static void rpc_spi_realign(rpc_spi_transport_t *t, uint8_t *buf, size_t len, uint32_t packet,
+    uint32_t timeout_ms) {
+    uint16_t magic = rpc_spi_expected_magic(packet);
+    if (magic == 0 || len < 2 || (buf[0] | buf[1] << 8) == magic) {
+        return;
+    }
+    size_t late = 0;
+    while (late < len && buf[late] == 0xFF) {
+        late++;
+    }
+    if (late == 0 || late >= len || buf[late] != (magic & 0xFF)
+        || (late + 1 < len && buf[late + 1] != (magic >> 8))) {
+        return;
+    }
+    memmove(buf, buf + late, len - late);
+    rpc_spi_transfer(t, buf + len - late, late, false, timeout_ms);
+}
+
 static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
     rpc_spi_transport_t *t = (rpc_spi_transport_t *)self;
     uint32_t start = rpc_ticks_ms();
     uint32_t budget = rpc_spi_budget(t, len, timeout_ms);
+    /* The slave waits for the master's clock as long as the packet allows; the master polls a
+     * slave that is not ready only for a short while. */
+    uint32_t window = t->master ? rpc_bus_retry_window(packet, timeout_ms) : budget;
     for (;;) {
         uint32_t left = rpc_time_left(start, budget);
         if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1)) {
@@ -122,6 +170,7 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
          * neither took anything from the other side, so the transfer is simply repeated. */
         if (!rpc_bus_packet_has_magic(packet) || !rpc_bus_all_equal(buf, len)) {
             if (t->master) {
+                rpc_spi_realign(t, buf, len, packet, left > 0 ? left : 1);
                 t->lead_us -= (t->lead_us - RPC_SPI_LEAD_US) / 8;
             }
             *done = len;
@@ -130,7 +179,7 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
         if (t->master) {
             t->lead_us = t->lead_us * 2 < RPC_SPI_MAX_LEAD_US ? t->lead_us * 2 : RPC_SPI_MAX_LEAD_US;
         }
-        if (rpc_time_left(start, budget) == 0) {
+        if (rpc_time_left(start, window) == 0) {
             return OMV_RPC_IO_TIMEOUT;
         }
     }

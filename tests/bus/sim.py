@@ -85,24 +85,31 @@ def can_frame_bits(can_id, data):
 
 
 class Faults:
-    """Fault injection on one bus: probabilities per transfer (I2C, SPI) or frame (CAN)."""
+    """Fault injection on one bus: probabilities per transfer (I2C, SPI) or frame (CAN).
+    With `limit` set, faults stop after that many transfers or frames (a noisy spell)."""
 
     def __init__(self, seed):
         self.rng = random.Random(seed)
         self.drop = 0.0
         self.corrupt = 0.0
+        self.limit = None
+        self.seen = 0
         self.dropped = 0
         self.corrupted = 0
 
+    def _active(self):
+        return self.limit is None or self.seen <= self.limit
+
     def should_drop(self):
-        if self.drop and self.rng.random() < self.drop:
+        self.seen += 1
+        if self.drop and self._active() and self.rng.random() < self.drop:
             self.dropped += 1
             return True
         return False
 
     def maybe_corrupt(self, data):
         """Flip one random bit of data (a bytearray) in place, at the corrupt rate."""
-        if self.corrupt and len(data) and self.rng.random() < self.corrupt:
+        if self.corrupt and self._active() and len(data) and self.rng.random() < self.corrupt:
             data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
             self.corrupted += 1
 

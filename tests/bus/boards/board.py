@@ -207,6 +207,26 @@ def step_stream_to_slave(master, step):
     return {"setup": True, "sent": sent[0], "report": None if report is None else json.loads(bytes(report))}
 
 
+def step_until_ok(master, step):
+    """Small echo calls until one succeeds (a slave that starts late or restarted)."""
+    within = step.get("within_ms", 15000)
+    start = time.ticks_ms()
+    tries = none = wrong = 0
+    while True:
+        tries += 1
+        arg = pattern(5, tries & 0xFF)
+        result = master.call("echo", arg, send_timeout=step.get("send_timeout", 300),
+                             recv_timeout=step.get("recv_timeout", 300))
+        if result is None:
+            none += 1
+        elif bytes(result) == arg:
+            return {"ok": True, "tries": tries, "none": none, "wrong": wrong}
+        else:
+            wrong += 1
+        if time.ticks_diff(time.ticks_ms(), start) >= within:
+            return {"ok": False, "tries": tries, "none": none, "wrong": wrong}
+
+
 def step_stats(master, step):
     return master.stats() if hasattr(master, "stats") else {}
 
@@ -216,6 +236,7 @@ STEPS = {
     "unknown": step_unknown,
     "stream_from_slave": step_stream_from_slave,
     "stream_to_slave": step_stream_to_slave,
+    "until_ok": step_until_ok,
     "stats": step_stats,
 }
 
