@@ -49,6 +49,15 @@ def sized(data):
     return pattern(seed, n)
 
 
+BLOB = bytes(256 * 1024)
+
+
+def blob(data):
+    # For the benchmark: n bytes that cost the cam nothing to make.
+    n = struct.unpack("<I", data)[0]
+    return memoryview(BLOB)[:n]
+
+
 stream_count = [0]
 
 
@@ -77,7 +86,7 @@ def stream_in(data):
     return b"ok"
 
 
-for cb in (echo, sized, stream_out, stream_in):
+for cb in (echo, sized, blob, stream_out, stream_in):
     interface.register_callback(cb)
 print("READY")
 try:
