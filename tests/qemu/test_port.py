@@ -142,3 +142,22 @@ def test_semihosting_exit_code():
         cam2.exec_start("import qemu\nqemu.exit(5)\n")
         assert cam2.proc.wait(10) == 5
         cam2.proc = cam2.proc  # already ended; close() only cleans up
+
+
+def test_mutex_module(cam):
+    # mutex's lock is taken inside MICROPY_BEGIN_ATOMIC_SECTION, which on this port is
+    # qemu_irq_disable(): the same PRIMASK masking that test_disable_irq_really_masks checks.
+    out = cam.exec("import mutex\n"
+                   "m = mutex.Mutex()\n"
+                   "with m:\n"
+                   "    inside = m.test()\n"
+                   "first = m.test()\n"
+                   "second = m.test()\n"
+                   "m.release()\n"
+                   "try:\n"
+                   "    m.release()\n"
+                   "    raised = None\n"
+                   "except mutex.MutexException as e:\n"
+                   "    raised = isinstance(e, OSError)\n"
+                   "print(inside, first, second, raised)\n")
+    assert out.split() == ["False", "True", "False", "True"]

@@ -238,3 +238,31 @@ def test_cam_as_master_calls_host_slave(cam, kind):
     assert lines["blob"] == repr((20000, sum(PATTERN[:20000]) & 0xFFFF))
     assert lines["unknown"] == "b''"
     assert "DONE" in out
+
+
+def test_uart3_over_tcp_serial_backend():
+    """UART3 on QEMU's TCP serial backend instead of a pty; the host peer is the reference's
+    rpc_stream_master over the socket. nodelay=on: QEMU writes the cam's bytes one at a
+    time, and with Nagle's algorithm each packet would wait for the host's delayed ACK."""
+    import socket
+
+    from vcam import VirtualCam
+
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    with VirtualCam(uart3="tcp:127.0.0.1:%d,server=on,wait=off,nodelay=on" % port) as cam2:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            host = peer.load_ref_rpc().rpc_stream_master(sock)
+            cam2.exec_start(cam_script("slave_cam.py"))
+            cam2.wait_for_output("READY")
+            for data in (b"", b"tcp", bytes(range(10))):
+                assert call(host, "echo", data, attempts=5) == data
+            assert call(host, "pattern", struct.pack("<I", 30000), recv_timeout=10000) == PATTERN[:30000]
+            assert call(host, "no_such_callback") == b""
+            cam2.interrupt()
+        finally:
+            sock.close()
