@@ -73,6 +73,8 @@ typedef struct rpc_engine_obj {
     mp_obj_t schedule_cb;
     mp_obj_t loop_cb;
     mp_obj_t empty_bytes;
+    mp_obj_t view;           /* the memoryview callbacks get: repointed for each call or
+                                frame and emptied afterwards (no allocation per call) */
     uint8_t small_packet[8]; /* empty packets (magic + crc) */
 } rpc_engine_obj_t;
 
@@ -127,16 +129,21 @@ static uint8_t *rpc_recv_buffer(rpc_engine_obj_t *self, size_t len) {
     }
 }
 
-/* A memoryview of io data that lies in one of our buffers (kept at the block start for the
- * garbage collector). */
-static mp_obj_t rpc_view_of(rpc_buffer_t *b, const uint8_t *data, size_t len) {
+/* The callbacks' memoryview, pointed at io data that lies in one of our buffers (items kept
+ * at the block start for the garbage collector). */
+static mp_obj_t rpc_view_of(rpc_engine_obj_t *self, rpc_buffer_t *b, const uint8_t *data, size_t len) {
     if (len == 0 || data == NULL) {
-        return rpc_memoryview_new(NULL, 0, 0, false);
+        rpc_memoryview_set(self->view, NULL, 0, 0, false);
+    } else if (b->data != NULL && data >= b->data && data + len <= b->data + b->cap) {
+        rpc_memoryview_set(self->view, b->data, data - b->data, len, false);
+    } else {
+        rpc_memoryview_set(self->view, (void *)data, 0, len, false);
     }
-    if (b->data != NULL && data >= b->data && data + len <= b->data + b->cap) {
-        return rpc_memoryview_new(b->data, data - b->data, len, false);
-    }
-    return rpc_memoryview_new((void *)data, 0, len, false);
+    return self->view;
+}
+
+static void rpc_view_clear(rpc_engine_obj_t *self) {
+    rpc_memoryview_set(self->view, NULL, 0, 0, false);
 }
 
 static mp_obj_t rpc_find_callback(rpc_engine_obj_t *self, uint32_t name_hash) {
@@ -156,30 +163,36 @@ static void rpc_dispatch(rpc_engine_obj_t *self) {
         rpc_complete(self, OMV_RPC_IO_OK, self->small_packet, OMV_RPC_PACKET_OVERHEAD);
         return;
     }
-    mp_obj_t arg = rpc_view_of(&self->command, self->io.data, self->io.len);
+    mp_obj_t arg = rpc_view_of(self, &self->command, self->io.data, self->io.len);
     mp_obj_t ret = mp_call_function_n_kw(fun, 1, 0, &arg);
     if (ret == mp_const_none) {
+        rpc_view_clear(self);
         rpc_complete(self, OMV_RPC_IO_OK, self->small_packet, OMV_RPC_PACKET_OVERHEAD);
         return;
     }
     mp_buffer_info_t info;
     if (!mp_get_buffer(ret, &info, MP_BUFFER_READ)) {
+        rpc_view_clear(self);
         mp_raise_TypeError(MP_ERROR_TEXT("an rpc callback must return a bytes-like object or None"));
     }
     uint8_t *packet = rpc_buffer_reserve(&self->result, info.len + OMV_RPC_PACKET_OVERHEAD);
     if (packet == NULL) {
+        rpc_view_clear(self);
         self->glue_error = "TRANSPORT_ERROR: RESULT_DATA no memory for the result";
         rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
         return;
     }
+    /* (The result may be the argument's view itself: copy before emptying it.) */
     memcpy(packet + 2, info.buf, info.len);
+    rpc_view_clear(self);
     rpc_complete(self, OMV_RPC_IO_OK, packet, info.len + OMV_RPC_PACKET_OVERHEAD);
 }
 
 /* Stream reader: hand the frame to the callback. */
 static void rpc_deliver(rpc_engine_obj_t *self) {
-    mp_obj_t arg = rpc_view_of(&self->frame, self->io.data, self->io.len);
+    mp_obj_t arg = rpc_view_of(self, &self->frame, self->io.data, self->io.len);
     mp_call_function_n_kw(self->stream_cb, 1, 0, &arg);
+    rpc_view_clear(self);
     rpc_complete(self, OMV_RPC_IO_OK, NULL, 0);
 }
 
@@ -389,6 +402,7 @@ static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
     }
     if (self->result_data == NULL || self->result_data_len != len + OMV_RPC_PACKET_OVERHEAD) {
         self->glue_error = "TRANSPORT_ERROR: RESULT_DATA lost";
+        self->status = OMV_RPC_TRANSPORT_ERROR;
         return mp_const_none;
     }
     mp_obj_t result = rpc_memoryview_new(self->result_data, 2, len, true);
@@ -621,6 +635,9 @@ static size_t rpc_append_uint(char *buf, size_t pos, size_t cap, uint32_t n) {
  * "<STATUS>: <PACKET> <reason> (<n> attempts)". */
 static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
+    if (self->status == OMV_RPC_OK || self->status == RPC_STATUS_NONE) {
+        return mp_const_none;
+    }
     if (self->glue_error != NULL) {
         /* (No strlen: the native module has no libc.) */
         size_t len = 0;
@@ -628,9 +645,6 @@ static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
             len++;
         }
         return mp_obj_new_str(self->glue_error, len);
-    }
-    if (self->status == OMV_RPC_OK || self->status == RPC_STATUS_NONE) {
-        return mp_const_none;
     }
     omv_rpc_error_t err;
     omv_rpc_last_error(&self->engine, &err);
@@ -751,6 +765,7 @@ static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, si
     #else
     self->empty_bytes = mp_const_empty_bytes;
     #endif
+    self->view = rpc_memoryview_new(NULL, 0, 0, false);
     rpc_engine_init_config(self);
     omv_rpc_init(&self->engine, self->role, &self->config);
     return MP_OBJ_FROM_PTR(self);
