@@ -64,26 +64,23 @@ pub enum WireError {
 /// Writes `magic` at `[0, 2)` and the CRC of `[0, len - 2)` at `[len - 2, len)`, so that the
 /// payload at `[2, len - 2)` becomes a packet in place. Buffers shorter than 4 bytes are left alone.
 pub fn frame(magic: u16, packet: &mut [u8]) {
-    let Some(crc_at) = packet.len().checked_sub(2) else { return };
-    if crc_at < 2 {
-        return;
-    }
-    let (body, crc) = packet.split_at_mut(crc_at);
-    body[..2].copy_from_slice(&magic.to_le_bytes());
-    crc.copy_from_slice(&crc16(body).to_le_bytes());
+    let Some((body, crc)) = packet.split_last_chunk_mut::<2>() else { return };
+    let Some(m) = body.first_chunk_mut::<2>() else { return };
+    *m = magic.to_le_bytes();
+    *crc = crc16(body).to_le_bytes();
 }
 
 /// Checks that `packet` is a whole valid packet of `magic` and returns its payload.
 pub fn check(magic: u16, packet: &[u8]) -> Result<&[u8], WireError> {
-    let crc_at = packet.len().checked_sub(2).filter(|&n| n >= 2).ok_or(WireError::Truncated)?;
-    let (body, crc) = packet.split_at(crc_at);
-    if body[..2] != magic.to_le_bytes() {
+    let (body, crc) = packet.split_last_chunk::<2>().ok_or(WireError::Truncated)?;
+    let (m, payload) = body.split_first_chunk::<2>().ok_or(WireError::Truncated)?;
+    if *m != magic.to_le_bytes() {
         return Err(WireError::BadMagic);
     }
-    if crc != crc16(body).to_le_bytes() {
+    if *crc != crc16(body).to_le_bytes() {
         return Err(WireError::BadCrc);
     }
-    Ok(&body[2..])
+    Ok(payload)
 }
 
 /// An empty packet of `magic`: the slave's acks and the master's requests.

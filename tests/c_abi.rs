@@ -321,3 +321,38 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     );
     assert_eq!(lines["bad_buffer"], (Status::BadBuffer as u32).to_string());
 }
+
+/// The Cortex-M7 build has no panic path left (every wire length is checked with get() and
+/// checked arithmetic, so the optimiser removes all bounds-check panics) and needs nothing
+/// from outside but the memory builtins.
+#[test]
+fn thumbv7em_object_has_no_panic_paths() {
+    let target_dir = root().join("target").join("c-abi-test").join("cargo");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root())
+        .args(["build", "--release", "--lib", "-j2", "--target", "thumbv7em-none-eabihf", "--target-dir"])
+        .arg(&target_dir)
+        .status()
+        .expect("run cargo");
+    assert!(status.success());
+    let lib = target_dir.join("thumbv7em-none-eabihf/release/libomv_rpc.a");
+    let dir = work_dir("thumbv7em");
+    let members = Command::new("ar").arg("t").arg(&lib).output().unwrap();
+    let members = String::from_utf8(members.stdout).unwrap();
+    let own: Vec<&str> = members.lines().filter(|m| m.starts_with("omv_rpc-")).collect();
+    assert_eq!(own.len(), 1, "one LTO object for the crate");
+    assert!(Command::new("ar").arg("x").arg(&lib).arg(own[0]).current_dir(&dir).status().unwrap().success());
+    let symbols = Command::new("readelf").arg("-sW").arg(dir.join(own[0])).output().expect("readelf");
+    let symbols = String::from_utf8(symbols.stdout).unwrap();
+    let undefined: Vec<&str> = symbols
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 8 && f[6] == "UND").then(|| f[7])
+        })
+        .collect();
+    assert!(undefined.iter().all(|s| s.starts_with("__aeabi_mem")), "undefined symbols: {undefined:?}");
+    let defined_panics: Vec<&str> = symbols.lines().filter(|l| l.contains("panic") && !l.contains("rust_begin_unwind")).collect();
+    assert!(defined_panics.is_empty(), "{defined_panics:?}");
+}
