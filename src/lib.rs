@@ -30,7 +30,8 @@
 //! ```
 //! - [`Engine::new`]`(role, config)`; zero config fields take the reference defaults.
 //! - [`Engine::call_start`] (master), [`Engine::serve_start`] (slave: one turn of `loop()`),
-//!   [`Engine::stream_reader_start`], [`Engine::stream_writer_start`]: `Ok` or `Busy`.
+//!   [`Engine::stream_reader_start`], [`Engine::stream_writer_start`]: `Ok`, `Busy`, or
+//!   `BadBuffer` (a command packet shorter than 4 bytes).
 //! - [`Engine::poll`]`(now)` → [`Io`]: what to do next. It has no side effects, so a
 //!   non-blocking caller may poll as often as it likes until it carries the action out.
 //! - [`Engine::complete`]`(now, status, buffer)`: how it went, with the caller's buffer where
@@ -39,7 +40,17 @@
 //! - [`Engine::abort`], [`Engine::stats`], [`Engine::last_error`], [`Engine::result`].
 //!
 //! The engine is generic over the caller's buffer type `B` (`Vec<u8>`, `&mut [u8]`, ...); the C
-//! ABI uses raw pointer buffers. Time is a wrapping u32 millisecond counter.
+//! ABI uses raw pointer buffers. The engine holds the buffers handed to it until the next
+//! operation starts; [`Engine::take_incoming`] / [`Engine::take_outgoing`] give them back for
+//! reuse. Time is a wrapping u32 millisecond counter. The state is 216 bytes on x86-64 (it must
+//! fit `OMV_RPC_ENGINE_SIZE`, checked at compile time); there are no statics.
+//!
+//! Reference behaviour (PROTOCOL.md), where the code says it once: short timeouts 3 ms
+//! (master) / 2 ms (slave), grown `t * 4 / 3` / `t + 1` after a failed attempt, capped at the
+//! phase timeout, reset at each phase; data packets wait 5000 ms; stream waits 1000 ms; every
+//! attempt starts with a flush; a packet is valid only if magic and crc match (also for stream
+//! headers, unlike the reference); every length is checked against the caller's limit before
+//! a buffer is asked for.
 //!
 //! # Features
 //! - `std`: link std (host Rust users, e.g. the Python package, and the tests). Without it the
