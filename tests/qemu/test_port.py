@@ -28,20 +28,22 @@ def test_exception_reported(cam):
 
 
 def test_disable_irq_really_masks(cam):
-    # With interrupts masked the SysTick handler cannot run, so ticks_ms stands still over a
-    # loop that takes many milliseconds with interrupts on.
+    # With interrupts masked the SysTick handler cannot run, so ticks_ms stands still over as
+    # many loop turns as took 20 ms with interrupts on; enabling them delivers the pending tick.
     out = cam.exec("import machine, time\n"
-                   "def spin():\n"
-                   "    t = time.ticks_ms()\n"
-                   "    for _ in range(30000): pass\n"
-                   "    return time.ticks_diff(time.ticks_ms(), t)\n"
+                   "t = time.ticks_ms(); n = 0\n"
+                   "while time.ticks_diff(time.ticks_ms(), t) < 20: n += 1\n"
                    "s = machine.disable_irq()\n"
-                   "masked = spin()\n"
+                   "t = time.ticks_ms()\n"
+                   "for _ in range(n): time.ticks_ms()\n"
+                   "masked = time.ticks_diff(time.ticks_ms(), t)\n"
                    "machine.enable_irq(s)\n"
-                   "print(masked, spin())\n")
-    masked, unmasked = map(int, out.split())
+                   "time.sleep_us(10)\n"
+                   "print(n, masked, time.ticks_diff(time.ticks_ms(), t))\n")
+    n, masked, after_enable = map(int, out.split())
+    assert n > 100
     assert masked == 0
-    assert unmasked >= 5
+    assert after_enable >= 1
 
 
 def test_uart_arguments_checked(cam):
@@ -139,9 +141,9 @@ def test_read_returns_none_after_timeout(cam):
 
 def test_semihosting_exit_code():
     with VirtualCam() as cam2:
-        cam2.exec_start("import qemu\nqemu.exit(5)\n")
+        # QEMU may be gone before the raw REPL's "OK" can be read: just send the script.
+        cam2.repl.write(b"import qemu\nqemu.exit(5)\n\x04")
         assert cam2.proc.wait(10) == 5
-        cam2.proc = cam2.proc  # already ended; close() only cleans up
 
 
 def test_mutex_module(cam):

@@ -204,14 +204,29 @@ class VirtualCam:
         return eval(out.strip())
 
     def wait_for_output(self, marker, timeout=30.0):
-        """Waits until the running script prints `marker`; returns what it printed before."""
+        """Waits until the running script prints `marker`; returns what it printed before.
+        Raises CamError at once if the script ends (or raises) first."""
         if isinstance(marker, str):
             marker = marker.encode()
-        out = self.repl.read_until(marker, timeout)
-        if b"\x04" in out:
-            rest = self.repl.read_until(b"\x04", 1.0) if out.count(b"\x04") < 2 else b""
-            raise CamError("script ended before %r: %r" % (marker, out + rest))
-        return out.decode(errors="replace")
+        buf = self.repl.buf
+        deadline = time.monotonic() + timeout
+        while True:
+            i = buf.find(marker)
+            end = buf.find(b"\x04")
+            if i >= 0 and (end < 0 or i < end):
+                out = bytes(buf[:i])
+                del buf[: i + len(marker)]
+                return out.decode(errors="replace")
+            second = buf.find(b"\x04", end + 1) if end >= 0 else -1
+            if second >= 0:
+                text = bytes(buf[:second]).decode(errors="replace")
+                del buf[: second + 1]
+                self.repl.read_until(b">", 5.0)  # the raw REPL's prompt: ready for the next script
+                raise CamError("script ended before printing %r: %s" % (marker, text))
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise CamTimeout("no %r within %.1f s; got %r" % (marker, timeout, bytes(buf[-400:])))
+            self.repl._fill(left)
 
     def interrupt(self, timeout=10.0):
         """Ctrl-C to the running script; returns its output (the KeyboardInterrupt is expected)."""
