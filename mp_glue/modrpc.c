@@ -253,6 +253,10 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
     for (;;) {
         if (!self->io_pending) {
             omv_rpc_poll(&self->engine, rpc_now(), &self->io);
+            #ifdef RPC_TRACE
+            mp_printf(&mp_plat_print, "%u %c a%u p%u len%u to%u\n", (unsigned)rpc_now(), self->role ? 'S' : 'M',
+                (unsigned)self->io.action, (unsigned)self->io.packet, (unsigned)self->io.len, (unsigned)self->io.timeout_ms);
+            #endif
             switch (self->io.action) {
                 case OMV_RPC_ACTION_DONE:
                     self->status = self->io.status;
@@ -311,6 +315,9 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
         }
         self->io_pending = false;
         self->in_sync = status == OMV_RPC_IO_OK;
+        #ifdef RPC_TRACE
+        mp_printf(&mp_plat_print, "%u %c   -> %d done%u\n", (unsigned)rpc_now(), self->role ? 'S' : 'M', status, (unsigned)self->io_done);
+        #endif
         if (self->io.action == OMV_RPC_ACTION_RECV && self->io.data == NULL) {
             rpc_complete(self, status, self->io_buf, self->io.len);
         } else {
