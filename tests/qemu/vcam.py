@@ -11,6 +11,7 @@ raw REPL on UART0, and hand out UART3 (the cam's rpc UART) as a pty.
 Only the standard library is used (so any Python 3 on the host can drive it).
 """
 
+import atexit
 import os
 import re
 import select
@@ -109,6 +110,7 @@ class VirtualCam:
     def start(self):
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT)
+        atexit.register(self.kill)  # no QEMU left behind, whatever happens to the host side
         ptys = {}
         deadline = time.monotonic() + self.boot_timeout
         while len(ptys) < self.cmd.count("pty"):
