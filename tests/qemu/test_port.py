@@ -18,8 +18,10 @@ def test_sleep_and_ticks_agree(cam):
     ms, us = cam.eval("(lambda t0, u0: (time.sleep_ms(200), time.ticks_diff(time.ticks_ms(), t0), "
                       "time.ticks_diff(time.ticks_us(), u0))[1:])(time.ticks_ms(), time.ticks_us())"
                       .replace("time.", "__import__('time')."))
-    assert 200 <= ms <= 260
-    assert abs(us - ms * 1000) < 2000
+    # Lower bounds are exact; upper bounds leave room for a loaded host (QEMU's clock is the
+    # host's, and its threads may wait for a core).
+    assert 200 <= ms <= 1000
+    assert abs(us - ms * 1000) < 10000
 
 
 def test_exception_reported(cam):
@@ -114,7 +116,7 @@ def test_select_poll_timeout_and_readiness(cam):
                        "u = machine.UART(3, 115200)\n"
                        "p = select.poll(); p.register(u, select.POLLIN)\n"
                        "t = time.ticks_ms(); r = p.poll(50); dt = time.ticks_diff(time.ticks_ms(), t)\n"
-                       "assert r == [] and 50 <= dt < 100, (r, dt)\n"
+                       "assert r == [] and 50 <= dt < 500, (r, dt)\n"
                        "print('WAITING')\n"
                        "assert list(p.ipoll(0)) == []\n"
                        "r = p.poll(5000)\n"
@@ -135,7 +137,7 @@ def test_read_returns_none_after_timeout(cam):
     out = cam.exec("import machine, time\n"
                    "u = machine.UART(3, 115200, timeout=30)\n"
                    "t = time.ticks_ms(); r = u.read(10); dt = time.ticks_diff(time.ticks_ms(), t)\n"
-                   "print(r, dt >= 30 and dt < 80)\n")
+                   "print(r, dt >= 30 and dt < 500)\n")
     assert out.split() == ["None", "True"]
 
 
