@@ -21,8 +21,8 @@ from vcam import CamError
 HERE = os.path.dirname(__file__)
 PATTERN = bytes(i * 7 & 0xFF for i in range(65536))
 
-MAGIC_COMMAND_HEADER = 0x1209
-MAGIC_STREAM_HEADER = 0x542E
+# Packets for the hostile-input test are framed by the reference implementation.
+REF = peer.load_ref_rpc()
 
 
 def cam_script(name):
@@ -30,19 +30,8 @@ def cam_script(name):
         return f.read()
 
 
-def crc16(data):
-    crc = 0xFFFF
-    for b in data:
-        crc ^= b << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else (crc << 1)
-            crc &= 0xFFFF
-    return crc
-
-
 def packet(magic, payload):
-    body = struct.pack("<H", magic) + payload
-    return body + struct.pack("<H", crc16(body))
+    return bytes(REF.frame(magic, payload))
 
 
 # The longest argument each host peer gets in these tests.
@@ -164,10 +153,10 @@ def test_noise_and_hostile_headers_cam_keeps_serving(slave_cam):
     cam, host = slave_cam
     rng = random.Random(7)
     hostile = [
-        packet(MAGIC_COMMAND_HEADER, struct.pack("<II", 0x12345678, 0xFFFFFFF0)),  # 4 GiB argument
-        packet(MAGIC_COMMAND_HEADER, struct.pack("<II", 0x12345678, 0x7FFFFFFF)),
-        packet(MAGIC_COMMAND_HEADER, struct.pack("<II", 0, 10))[:-1] + b"\x00",   # bad crc
-        packet(MAGIC_STREAM_HEADER, struct.pack("<I", 0xFFFFFFFF)),               # wrong packet
+        packet(REF.COMMAND_HEADER, struct.pack("<II", 0x12345678, 0xFFFFFFF0)),  # 4 GiB argument
+        packet(REF.COMMAND_HEADER, struct.pack("<II", 0x12345678, 0x7FFFFFFF)),
+        packet(REF.COMMAND_HEADER, struct.pack("<II", 0, 10))[:-1] + b"\x00",   # bad crc
+        packet(REF.STREAM_HEADER, struct.pack("<I", 0xFFFFFFFF)),               # wrong packet
         b"\x09\x12" + bytes(10),                                                  # magic, garbage
     ]
     wrong = 0
