@@ -50,6 +50,14 @@ proptest! {
         prop_assert_eq!(wire::crc16(&packet[..packet.len() - 2]).to_le_bytes(), [packet[packet.len() - 2], packet[packet.len() - 1]]);
     }
 
+    /// The host build's slice-by-16 CRC and the 256-entry table of the static library (firmware,
+    /// native modules) agree.
+    #[test]
+    fn both_crc_implementations_agree(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+        const TABLE1: crc::Crc<u16, crc::Table<1>> = crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
+        prop_assert_eq!(wire::crc16(&data), TABLE1.checksum(&data));
+    }
+
     #[test]
     fn empty_packets_round_trip(m in 0usize..6) {
         let p = wire::empty_packet(MAGICS[m]);
