@@ -165,3 +165,36 @@ def test_mutex_module(cam):
                    "    raised = isinstance(e, OSError)\n"
                    "print(inside, first, second, raised)\n")
     assert out.split() == ["False", "True", "False", "True"]
+
+
+def test_uart_receive_ring_full_loses_nothing(cam):
+    # The cam does not read while 20000 bytes arrive: its 8 KiB ring fills, the receive
+    # interrupt stops, and QEMU holds the rest back until reads make room again.
+    import threading
+    size = 20000
+    data = bytes((i * 31 + (i >> 8)) & 0xFF for i in range(size))
+    peer = _Pty(cam.uart3_path)
+    try:
+        peer.drain()
+        cam.exec_start("import machine, time\n"
+                       "u = machine.UART(3, 115200, timeout=5000, timeout_char=2000)\n"
+                       "print('READY')\n"
+                       "t = time.ticks_ms()\n"
+                       "while u.any() < 8191 and time.ticks_diff(time.ticks_ms(), t) < 20000:\n"
+                       "    time.sleep_ms(20)\n"
+                       "time.sleep_ms(300)  # more bytes would overwrite the ring if nothing held them back\n"
+                       "print('BUFFERED', u.any())\n"
+                       "b = bytearray(%d)\n"
+                       "n = u.readinto(b)\n"
+                       "print('GOT', n, sum(b) & 0xFFFFFF, b[8191], b[8192], b[-1])\n" % size)
+        cam.wait_for_output("READY")
+        writer = threading.Thread(target=peer.write, args=(data,), daemon=True)
+        writer.start()
+        out = cam.exec_wait(timeout=60)
+        writer.join(10)
+    finally:
+        peer.close()
+    buffered = int(out.split("BUFFERED")[1].split()[0])
+    got = out.split("GOT")[1].split()
+    assert buffered == 8191  # a full ring (one slot is kept free)
+    assert [int(x) for x in got] == [size, sum(data) & 0xFFFFFF, data[8191], data[8192], data[-1]]
