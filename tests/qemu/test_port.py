@@ -182,7 +182,7 @@ def test_uart_receive_ring_full_loses_nothing(cam):
                        "t = time.ticks_ms()\n"
                        "while u.any() < 8191 and time.ticks_diff(time.ticks_ms(), t) < 20000:\n"
                        "    time.sleep_ms(20)\n"
-                       "time.sleep_ms(300)  # more bytes would overwrite the ring if nothing held them back\n"
+                       "time.sleep_ms(300)  # bytes arriving now would be lost if nothing held them back\n"
                        "print('BUFFERED', u.any())\n"
                        "b = bytearray(%d)\n"
                        "n = u.readinto(b)\n"
