@@ -198,3 +198,24 @@ def test_uart_receive_ring_full_loses_nothing(cam):
     got = out.split("GOT")[1].split()
     assert buffered == 8191  # a full ring (one slot is kept free)
     assert [int(x) for x in got] == [size, sum(data) & 0xFFFFFF, data[8191], data[8192], data[-1]]
+
+
+def test_every_uart_receives_and_transmits():
+    # UARTs 1 to 4 each on a pty: a byte in through the receive interrupt, its successor out.
+    with VirtualCam(serial=["pty"] * 5) as cam2:
+        peers = {n: _Pty(cam2.uart_paths[n]) for n in range(1, 5)}
+        try:
+            cam2.exec_start("import machine, select\n"
+                            "us = [machine.UART(n, 115200, timeout=5000) for n in range(1, 5)]\n"
+                            "print('READY')\n"
+                            "for u in us:\n"
+                            "    c = u.read(1)\n"
+                            "    u.write(bytes([c[0] + 1]))\n")
+            cam2.wait_for_output("READY")
+            for n, p in peers.items():
+                p.write(bytes([0x40 + n]))
+                assert p.read_until(bytes([0x41 + n]), 10.0) == b""
+            cam2.exec_wait()
+        finally:
+            for p in peers.values():
+                p.close()

@@ -35,11 +35,14 @@ class CamTimeout(Exception):
     pass
 
 
-def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty"):
-    """The QEMU command line: UART0 (REPL) on a pty, UART3 on `uart3` (pty, tcp:..., ...)."""
+def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty", serial=None):
+    """The QEMU command line: UART0 (REPL) on a pty, UART3 on `uart3` (pty, tcp:..., ...);
+    or `serial`, the backends of UART0, UART1, ... in order."""
+    serial = serial or ["pty", "null", "null", uart3]
     cmd = [QEMU, "-M", "mps2-an500", "-display", "none", "-monitor", "none",
-           "-semihosting", "-kernel", firmware,
-           "-serial", "pty", "-serial", "null", "-serial", "null", "-serial", uart3]
+           "-semihosting", "-kernel", firmware]
+    for backend in serial:
+        cmd += ["-serial", backend]
     if icount:
         # Emulated time counts instructions: 1 ns per instruction.
         cmd += ["-icount", "shift=0"]
@@ -97,8 +100,8 @@ class _Pty:
 
 
 class VirtualCam:
-    def __init__(self, firmware=FIRMWARE, icount=False, uart3="pty", boot_timeout=15.0):
-        self.cmd = qemu_command(firmware, icount, uart3)
+    def __init__(self, firmware=FIRMWARE, icount=False, uart3="pty", boot_timeout=15.0, serial=None):
+        self.cmd = qemu_command(firmware, icount, uart3, serial)
         self.boot_timeout = boot_timeout
         self.proc = None
         self.repl = None
@@ -127,6 +130,7 @@ class VirtualCam:
                 ptys[m.group(2).decode()] = m.group(1).decode()
         threading.Thread(target=self._drain_qemu_output, daemon=True).start()
         self.repl = _Pty(ptys["serial0"])
+        self.uart_paths = {int(label[len("serial"):]): path for label, path in ptys.items()}
         self.uart3_path = ptys.get("serial3")
         self._enter_raw_repl()
         return self
