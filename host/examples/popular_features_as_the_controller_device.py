@@ -37,6 +37,15 @@ FEATURES = [
 ]
 
 
+def call(interface, name, arg=b"", recv_timeout=1000, tries=3):
+    """A call that is asked again when it gets no answer (a busy cam, a noisy link)."""
+    for _ in range(tries):
+        result = interface.call(name, arg, recv_timeout=recv_timeout)
+        if result is not None:
+            return result
+    return None
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_link_arguments(ap)
@@ -47,7 +56,7 @@ def main(argv=None):
     with open_master(a) as interface:
         for _ in range(a.rounds):
             for name, arg, show in FEATURES:
-                result = interface.call(name, arg)
+                result = call(interface, name, arg)
                 if result is None:
                     failures += 1
                     print("%-22s no answer: %s" % (name, interface.last_error))
@@ -55,7 +64,7 @@ def main(argv=None):
                     print("%-22s nothing found" % name)
                 else:
                     print("%-22s %s" % (name, show(result)))
-        jpg = interface.call("jpeg_snapshot", recv_timeout=3000)
+        jpg = call(interface, "jpeg_snapshot", recv_timeout=3000)
         if jpg is None:
             failures += 1
             print("jpeg_snapshot          no answer: %s" % interface.last_error)

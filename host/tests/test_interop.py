@@ -15,7 +15,7 @@ from conftest import MICROPYPATH, MICROPYTHON, REPO, UNIX_BUILD, nonblocking_fd
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "cam"))
 import expect  # noqa: E402
-from test_serial import run_calls, run_stream  # noqa: E402
+from test_serial import LOADED, collect_stream, run_calls, run_stream  # noqa: E402
 
 ENV = {"MICROPYPATH": MICROPYPATH}
 IMPLS = ["module", "ref"]
@@ -32,13 +32,13 @@ def cam_args(impl):
 
 def check_calls(m):
     for n in (0, 1, 1395, 1396, 1397, 5000, 65536):
-        r = m.call("sized", struct.pack("<II", n, n), recv_timeout=3000)
+        r = m.call("sized", struct.pack("<II", n, n), LOADED, LOADED)
         assert r is not None, (n, m.last_error)
         assert bytes(r) == expect.pattern(n, n), n
     arg = expect.pattern(5, 30000)
-    assert bytes(m.call("echo", arg, send_timeout=3000)) == arg
-    assert m.call("no_such_function") is not None  # empty, not None
-    assert run_calls(m, 50) == (50, 0), m.last_error
+    assert bytes(m.call("echo", arg, LOADED, LOADED)) == arg
+    assert m.call("no_such_function", b"", LOADED, LOADED) is not None  # empty, not None
+    assert run_calls(m, 50, timeout=LOADED) == (50, 0), m.last_error
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -47,8 +47,8 @@ def test_network_host_master(cam, port, impl):
         env=ENV)
     with rpc.rpc_network_master("127.0.0.2", my_ip="127.0.0.1", port=port) as m:
         check_calls(m)
-        assert run_stream(m, 40) == (40, 0), m.last_error
-        assert run_calls(m, 3) == (3, 0), m.last_error
+        assert collect_stream(m, 40) == (40, 0), m.last_error
+        assert run_calls(m, 3, timeout=LOADED) == (3, 0), m.last_error
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -61,7 +61,7 @@ def test_network_host_slave(cam, serve, port, impl):
 
     slave.register_callback(sized)
     t = serve(slave)
-    c = cam("cam_master.py", "net", "127.0.0.1", "127.0.0.2", port, 60, *cam_args(impl),
+    c = cam("cam_master.py", "net", "127.0.0.1", "127.0.0.2", port, 60, "t=%d" % LOADED, *cam_args(impl),
             interpreter=MICROPYTHON, env=ENV)
     out = c.output()
     t.stop()
@@ -85,7 +85,7 @@ def test_serial_host_master(relay, cam, impl):
         os.close(fd)
     with rpc.rpc_usb_vcp_master(line.host) as m:
         check_calls(m)
-        assert run_stream(m, 40) == (40, 0), m.last_error
+        assert collect_stream(m, 40) == (40, 0), m.last_error
 
 
 @pytest.mark.parametrize("impl", IMPLS)
@@ -100,7 +100,7 @@ def test_serial_host_slave(relay, cam, serve, impl):
     slave.register_callback(sized)
     t = serve(slave)
     where, fds = _line_arg(line.cam, impl)
-    c = cam("cam_master.py", "serial", where, 40, *cam_args(impl), interpreter=MICROPYTHON,
+    c = cam("cam_master.py", "serial", where, 40, "t=%d" % LOADED, *cam_args(impl), interpreter=MICROPYTHON,
             env=ENV, pass_fds=fds)
     for fd in fds:
         os.close(fd)
@@ -126,24 +126,24 @@ def test_cam_reboots_mid_session(relay, cam, port):
     c = cam("cam_slave.py", "net", "127.0.0.2", port, interpreter=MICROPYTHON, env=ENV)
     with rpc.rpc_network_master("127.0.0.2", my_ip="127.0.0.1", port=port) as m:
         big = expect.pattern(1, 4000)
-        assert bytes(m.call("echo", big)) == big  # a TCP connection is up
+        assert bytes(m.call("echo", big, LOADED, LOADED)) == big  # a TCP connection is up
         c.kill()
         assert m.call("echo", b"x", send_timeout=100, recv_timeout=100) is None
         cam("cam_slave.py", "net", "127.0.0.2", port, interpreter=MICROPYTHON, env=ENV)
         assert _wait_ok(m), m.last_error
-        assert bytes(m.call("echo", big)) == big  # over the cam's new TCP connection
-        assert run_calls(m, 20) == (20, 0)
+        assert bytes(m.call("echo", big, LOADED, LOADED)) == big  # over the new TCP connection
+        assert run_calls(m, 20, timeout=LOADED) == (20, 0)
 
     line = relay()
     c = cam("cam_slave.py", "serial", line.cam, interpreter=MICROPYTHON, env=ENV)
     with rpc.rpc_usb_vcp_master(line.host) as m:
-        assert run_calls(m, 10) == (10, 0)
+        assert run_calls(m, 10, timeout=LOADED) == (10, 0)
         c.kill()
         assert m.call("echo", b"x", send_timeout=100, recv_timeout=100) is None
         cam("cam_slave.py", "serial", line.cam, interpreter=MICROPYTHON, env=ENV)
         assert _wait_ok(m), m.last_error
-        assert run_calls(m, 20) == (20, 0)
-        got = run_stream(m, 20)
+        assert run_calls(m, 20, timeout=LOADED) == (20, 0)
+        got = collect_stream(m, 20)
         assert got == (20, 0), (got, m.last_error, m.stats())
 
 

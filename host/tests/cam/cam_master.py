@@ -1,7 +1,7 @@
 # The cam as the master: calls the host's slave and prints what it got, for the host tests.
 # Runs under MicroPython (this project's rpc) and CPython (the host package).
 #
-#   cam_master.py net MY_IP SLAVE_IP PORT CALLS
+#   cam_master.py net MY_IP SLAVE_IP PORT CALLS [t=PHASE_TIMEOUT_MS]
 #   cam_master.py serial PATH|fd:N CALLS [reference] [ref]
 import struct
 import sys
@@ -33,11 +33,15 @@ else:
     calls = int(args[2])
 if "reference" in args and not MICROPYTHON:
     interface.set_timing(adaptive=False, pipeline=False)
+timeout = 1000
+for a in args:
+    if a.startswith("t="):
+        timeout = int(a[2:])
 print("READY")
 ok = wrong = 0
 for i in range(calls):
     n = (i * 131) % 3000
-    r = interface.call("sized", struct.pack("<II", i, n))
+    r = interface.call("sized", struct.pack("<II", i, n), timeout, timeout)
     if r is None:
         print("FAILED", i, n, getattr(interface, "last_error", None))
         continue
