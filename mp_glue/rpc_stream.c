@@ -139,8 +139,7 @@ int rpc_stream_flush(rpc_stream_t *s) {
         }
         size_t got = 0;
         if (rpc_stream_read_some(s, scratch, sizeof(scratch), &got) != OMV_RPC_IO_OK) {
-            /* End of stream or an error: nothing pending to drop; the next read reports it. */
-            break;
+            return OMV_RPC_IO_ERROR; /* end of stream (the peer is gone) or an error */
         }
         if (got == 0) {
             break;

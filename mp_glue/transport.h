@@ -100,7 +100,8 @@ void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking);
 /* Read/write with the transport rules above (len - *done bytes, timeout 0 = no wait). */
 int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms);
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms);
-/* Read and drop whatever is readable now. */
+/* Read and drop whatever is readable now. ERROR when the stream reported its end (the peer
+ * closed it) or an error, OK otherwise. */
 int rpc_stream_flush(rpc_stream_t *s);
 /* Wait up to timeout_ms until s is readable (events MP_STREAM_POLL_RD) or writable
  * (MP_STREAM_POLL_WR); true when it is (or has an error or hang-up to report). */

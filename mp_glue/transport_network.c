@@ -99,12 +99,14 @@ static rpc_stream_t *rpc_network_tcp(rpc_network_transport_t *self, uint32_t tim
 static int rpc_network_flush(rpc_transport_t *t) {
     rpc_network_transport_t *self = (rpc_network_transport_t *)t;
     rpc_stream_flush(&self->udp);
+    /* A connection whose peer is gone (a slave that restarted, a master that went away) is
+     * closed now, before a packet is written into it without an error. */
+    if (self->tcp.obj != MP_OBJ_NULL && rpc_stream_flush(&self->tcp) != OMV_RPC_IO_OK) {
+        rpc_network_close_tcp(self);
+    }
     if (self->is_master) {
         /* A slave that restarted connects again: the newest connection wins. */
         rpc_network_accept(self, 0);
-    }
-    if (self->tcp.obj != MP_OBJ_NULL) {
-        rpc_stream_flush(&self->tcp);
     }
     return OMV_RPC_IO_OK;
 }
@@ -114,6 +116,14 @@ static int rpc_network_send(rpc_transport_t *t, const uint8_t *data, size_t len,
     rpc_network_transport_t *self = (rpc_network_transport_t *)t;
     if (rpc_network_uses_tcp(packet, len)) {
         uint32_t start = rpc_ticks_ms();
+        /* In a call nothing is due on TCP while we send a data packet: input now means the
+         * connection's end (the peer went away: writes would vanish into it) or leftovers.
+         * (Not in a stream, where the reader's acks come in while frames go out.) */
+        if (*done == 0 && !rpc_packet_is_stream(packet) && self->tcp.obj != MP_OBJ_NULL
+            && rpc_stream_wait(&self->tcp, MP_STREAM_POLL_RD, 0)
+            && rpc_stream_flush(&self->tcp) != OMV_RPC_IO_OK) {
+            rpc_network_close_tcp(self);
+        }
         rpc_stream_t *tcp = rpc_network_tcp(self, timeout_ms);
         if (tcp == NULL) {
             return self->is_master ? OMV_RPC_IO_TIMEOUT : OMV_RPC_IO_ERROR;

@@ -11,7 +11,9 @@ typedef struct rpc_stream_transport {
 } rpc_stream_transport_t;
 
 static int rpc_stream_transport_flush(rpc_transport_t *t) {
-    return rpc_stream_flush(&((rpc_stream_transport_t *)t)->stream);
+    /* A stream that ended reports it on the next read, which fails the attempt. */
+    rpc_stream_flush(&((rpc_stream_transport_t *)t)->stream);
+    return OMV_RPC_IO_OK;
 }
 
 static int rpc_stream_transport_send(rpc_transport_t *t, const uint8_t *data, size_t len, size_t *done,
