@@ -404,3 +404,41 @@ def test_mutex(built, tmp_path):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert json.loads(out) == [True, False, True, False, True]
+
+
+def test_network_slave_restart(built, tmp_path):
+    # The master keeps its sockets while the slave process is replaced: calls (UDP) and large
+    # calls (a new TCP connection) go on with the new slave.
+    port = free_port()
+    script = tmp_path / "restart_master.py"
+    script.write_text(
+        "import rpc, sys\n"
+        "m = rpc.rpc_network_master('127.0.0.2', my_ip='127.0.0.1', port=%d)\n"
+        "d = bytes(range(256)) * 20\n"
+        "def big():\n"
+        "    r = m.call('echo', d, send_timeout=3000, recv_timeout=3000)\n"
+        "    return r is not None and bytes(r) == d\n"
+        "print('before', big())\n"
+        "sys.stdin.readline()\n"
+        "print('after', [big() for i in range(3)], m.last_error)\n" % port
+    )
+    first = micropython(built / "slave.py", "net", port)
+    second = None
+    env = dict(os.environ, MICROPYPATH=str(UNIX_DIR))
+    master = subprocess.Popen([str(MICROPYTHON), str(script)], env=env, stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_line(first, "serving")
+        wait_line(master, "before True")
+        first.kill()
+        first.wait()
+        second = micropython(built / "slave.py", "net", port)
+        wait_line(second, "serving")
+        out, err = master.communicate("go\n", timeout=60)
+    finally:
+        for p in (first, second, master):
+            if p is not None:
+                p.kill()
+                p.wait()
+    assert master.returncode == 0, err
+    assert out.strip() == "after [True, True, True] None"
