@@ -50,7 +50,7 @@ typedef struct rpc_port {
     mp_obj_t ticks_ms;  /* time.ticks_ms (native module only) */
     mp_obj_t sleep_ms;  /* time.sleep_ms (native module only) */
     mp_obj_t poll;      /* select.poll, or None when the port has no select */
-    const mp_obj_type_t *memoryview_type;
+    const mp_obj_type_t *memoryview_type; /* (native module only) */
 } rpc_port_t;
 extern rpc_port_t rpc_port;
 

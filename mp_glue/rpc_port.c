@@ -16,8 +16,6 @@ static mp_obj_t rpc_port_init(mp_obj_t ticks_ms, mp_obj_t sleep_ms, mp_obj_t pol
     rpc_port.poll = poll;
     #if MICROPY_ENABLE_DYNRUNTIME
     rpc_port.memoryview_type = (const mp_obj_type_t *)MP_OBJ_TO_PTR(mp_load_global(MP_QSTR_memoryview));
-    #else
-    rpc_port.memoryview_type = &mp_type_memoryview;
     #endif
     return mp_const_none;
 }
@@ -89,7 +87,13 @@ void rpc_memoryview_set(mp_obj_t mv, void *base, size_t offset, size_t len, bool
 }
 
 mp_obj_t rpc_memoryview_new(void *base, size_t offset, size_t len, bool writable) {
-    mp_obj_array_t *self = rpc_obj_new(sizeof(mp_obj_array_t), rpc_port.memoryview_type);
+    #if MICROPY_ENABLE_DYNRUNTIME
+    /* (Set by _port_init, which the shim runs before anything else of this module.) */
+    const mp_obj_type_t *type = rpc_port.memoryview_type;
+    #else
+    const mp_obj_type_t *type = &mp_type_memoryview;
+    #endif
+    mp_obj_array_t *self = rpc_obj_new(sizeof(mp_obj_array_t), type);
     rpc_memoryview_set(MP_OBJ_FROM_PTR(self), base, offset, len, writable);
     return MP_OBJ_FROM_PTR(self);
 }
