@@ -116,6 +116,26 @@ def test_stream_to_host(slave_cam):
     assert stream_frames >= count
 
 
+def test_stream_to_cam(slave_cam):
+    cam, host = slave_cam
+    count, size = 20, 200
+    sent = [0]
+
+    def next_frame():
+        i = sent[0]
+        if i == count:
+            raise StopStream()
+        sent[0] = i + 1
+        return struct.pack("<I", i) + PATTERN[i % 256 + 4:i % 256 + size]
+
+    assert call(host, "sink") == b""
+    with pytest.raises(StopStream):
+        host.stream_writer(next_frame, write_timeout_ms=5000)
+    # The cam's reader waits read_timeout_ms for a frame that does not come, then serves again.
+    result = call(host, "sink_result", attempts=5, send_timeout=8000, recv_timeout=8000)
+    assert struct.unpack("<II", result) == (count, 0)
+
+
 # 1000 calls with the host package (fast on this link); the reference peer runs the others.
 @pytest.mark.parametrize("slave_cam", ["host"], indirect=True)
 def test_1000_calls_no_heap_growth(slave_cam):

@@ -50,7 +50,31 @@ def frames(data):
     return struct.pack("<II", count, size)
 
 
-for cb in (echo, pattern, heap, counters, frames):
+sink_state = {"frames": 0, "bad": 0}
+
+
+def sink(data):
+    # The host streams frames to the cam: frame i is 4 bytes of i, then PATTERN[i % 256 + 4:].
+    sink_state["frames"] = sink_state["bad"] = 0
+
+    def on_frame(frame):
+        i = struct.unpack("<I", frame[:4])[0]
+        if i != sink_state["frames"] or frame[4:] != memoryview(PATTERN)[i % 256 + 4:i % 256 + len(frame)]:
+            sink_state["bad"] += 1
+        sink_state["frames"] += 1
+
+    def start_stream():
+        interface.stream_reader(on_frame, queue_depth=4, read_timeout_ms=5000)
+
+    interface.schedule_callback(start_stream)
+    return bytes()
+
+
+def sink_result(data):
+    return struct.pack("<II", sink_state["frames"], sink_state["bad"])
+
+
+for cb in (echo, pattern, heap, counters, frames, sink, sink_result):
     interface.register_callback(cb)
 
 print("READY")
