@@ -39,7 +39,7 @@ class Board:
             env["TIMING"] = str(timing)
         if hide:
             env["OMV_BUS_HIDE"] = hide
-        args = [MICROPYTHON, "-X", "heapsize=8M"]
+        args = [MICROPYTHON, "-X", "heapsize=4M"]
         args += ["-c", script] if script else [BOARD]
         self.name = name
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

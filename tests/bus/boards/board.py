@@ -87,7 +87,9 @@ def serve():
         return b"go"
 
     def stream_in(arg):
+        # The argument is only valid during the callback: read it now.
         count = int.from_bytes(bytes(arg[:4]), "little")
+        depth = int.from_bytes(bytes(arg[4:8]), "little")
         del frames_in[:]
 
         def got(frame):
@@ -97,8 +99,7 @@ def serve():
 
         def reader():
             try:
-                slave.stream_reader(got, queue_depth=int.from_bytes(bytes(arg[4:8]), "little"),
-                                    read_timeout_ms=5000)
+                slave.stream_reader(got, queue_depth=depth, read_timeout_ms=5000)
             except StopStream:
                 pass
 
