@@ -9,7 +9,7 @@
  *     for (;;) {
  *         omv_rpc_poll(e, now_ms, &io);           // what the engine wants next
  *         switch (io.action) {
- *         case OMV_RPC_ACTION_FLUSH:   drop pending input; complete(OK)
+ *         case OMV_RPC_ACTION_FLUSH:   drop pending input; complete(OK) (see OMV_RPC_ACTION_FLUSH)
  *         case OMV_RPC_ACTION_SEND:    write io.data[0..io.len] within io.timeout_ms; complete(OK/TIMEOUT/ERROR)
  *         case OMV_RPC_ACTION_RECV:    read exactly io.len bytes within io.timeout_ms into io.data, or,
  *                                      when io.data is NULL, into a buffer of the caller's own that it
@@ -69,6 +69,17 @@ typedef struct omv_rpc_engine {
 #define OMV_RPC_ACTION_DISPATCH 4u
 #define OMV_RPC_ACTION_DELIVER  5u
 #define OMV_RPC_ACTION_PRODUCE  6u
+
+/* FLUSH comes at the start of an attempt that must resynchronise: every retry, and a first
+ * attempt (of a call's or a turn's phase) when the link is not known to be in sync; and once
+ * before the stream reader's STREAM_SETUP (the writer sends nothing before it: whatever is
+ * pending is left over). In sync: the last SEND/RECV completed OK, the last operation ended
+ * OK, and no omv_rpc_abort() or stream since; a new engine is not in sync. Otherwise what is
+ * pending is the peer's next packet, already sent (the master's RESULT_HEADER request while
+ * the slave's callback ran, its next COMMAND_HEADER before the slave's next turn), and
+ * dropping it would cost the peer a timeout and a retry. So the caller always drops input on
+ * FLUSH, and never on its own. (The reference flushes at every attempt; the bytes on the
+ * wire are the same.) */
 
 /* io.packet: which packet an action moves, so that a transport can route it (the network
  * transport sends stream traffic over TCP, UART stream reads poll first) and so that a

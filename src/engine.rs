@@ -2,8 +2,8 @@
 //!
 //! The engine never reads a clock, touches a bus or calls the caller. [`Engine::poll`] says what
 //! it wants next ([`Io`]); the caller carries it out and reports with [`Engine::complete`].
-//! All timing rules of PROTOCOL.md live here: phases, short and long timeouts, their growth, the
-//! flush at the start of every attempt, the stream credits and ack bytes.
+//! All timing rules of PROTOCOL.md live here: phases, short and long timeouts, their growth, when
+//! an attempt drops pending input first (see [`Io::Flush`]), the stream credits and ack bytes.
 
 use crate::wire::{
     self, AckLfsr, CommandHeader, U32Packet, WireError, COMMAND_HEADER_LEN, EMPTY_PACKET_LEN,
@@ -192,6 +192,17 @@ pub enum Io<'e> {
     /// The operation ended (or none ran): how.
     Done(Status),
     /// Drop all pending input, then `complete(Ok)`.
+    ///
+    /// Asked for at the start of an attempt that must resynchronise: every retry, and a first
+    /// attempt when the link is not known to be in sync. In sync means the last send or receive
+    /// completed OK, the last operation ended OK, and no abort or stream came since; a new
+    /// engine is not in sync. The reference flushes at every attempt, but on a link in sync
+    /// what is pending at a first attempt is the peer's next packet, already sent (the master's
+    /// RESULT_HEADER request while the slave's callback ran, its next COMMAND_HEADER before the
+    /// slave's next turn): dropping it would cost the peer a short timeout and a retry. Also
+    /// asked for once before the stream reader's STREAM_SETUP: the writer sends nothing before
+    /// it, so whatever is pending is left over (unread acks of an earlier stream). Peers see
+    /// the same bytes on the wire either way.
     Flush,
     /// Write `data` within `timeout_ms`; complete with Ok, Timeout or Error.
     Send { packet: Packet, timeout_ms: u32, data: &'e [u8] },
@@ -244,7 +255,7 @@ enum Phase {
 enum Step {
     Idle,
     Done,
-    /// The start of every attempt of a call or a turn.
+    /// Drop pending input: a retry, a first attempt out of sync, the stream reader's start.
     Flush,
     // Master call.
     SendCommandHeader,
@@ -319,6 +330,9 @@ pub struct Engine<B: Buffer> {
     fail_packet: Packet,
     fail_reason: Reason,
     lfsr: AckLfsr,
+    /// The last send or receive completed OK, the last operation ended OK, and no abort or
+    /// stream since: a first attempt need not flush (see [`Io::Flush`]).
+    in_sync: bool,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
@@ -360,6 +374,7 @@ impl<B: Buffer> Engine<B> {
             fail_packet: Packet::None,
             fail_reason: Reason::None,
             lfsr: AckLfsr::START,
+            in_sync: false,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -464,7 +479,7 @@ impl<B: Buffer> Engine<B> {
         self.frame_timeout = read_timeout_ms;
         self.queue_depth = queue_depth;
         self.set_tx(&U32Packet::stream_setup(queue_depth).emit());
-        self.step = Step::SendStreamSetup;
+        self.step = Step::Flush;
         Status::Ok
     }
 
@@ -484,6 +499,7 @@ impl<B: Buffer> Engine<B> {
     /// dropped. poll() then says Done with the status of the last operation that ended.
     pub fn abort(&mut self) {
         self.step = Step::Idle;
+        self.in_sync = false;
         self.outgoing = None;
         self.incoming = None;
     }
@@ -589,9 +605,13 @@ impl<B: Buffer> Engine<B> {
     /// receive into the caller's memory (its length must be the one asked for), the result
     /// packet at DISPATCH, the frame at PRODUCE; otherwise `None`. Ignored when idle or done.
     pub fn complete(&mut self, now: u32, status: IoStatus, buf: Option<B>) {
+        // Every step but these is a send or a receive.
+        if !matches!(self.step, Step::Idle | Step::Done | Step::Flush | Step::Dispatch | Step::Deliver | Step::Produce) {
+            self.in_sync = status == IoStatus::Ok;
+        }
         match self.step {
             Step::Idle | Step::Done => {}
-            Step::Flush => self.after_flush(),
+            Step::Flush => self.attempt_packets(),
             // Master call, phase 1.
             Step::SendCommandHeader => {
                 if self.sent(status, Packet::CommandHeader) {
@@ -899,7 +919,11 @@ impl<B: Buffer> Engine<B> {
         if self.attempts > 1 {
             self.stats.retries += 1;
         }
-        self.step = Step::Flush;
+        if self.attempts > 1 || !self.in_sync {
+            self.step = Step::Flush;
+        } else {
+            self.attempt_packets();
+        }
     }
 
     fn attempt_failed(&mut self, now: u32) {
@@ -907,7 +931,8 @@ impl<B: Buffer> Engine<B> {
         self.begin_attempt(now);
     }
 
-    fn after_flush(&mut self) {
+    /// The first packet of an attempt (after its flush, if any); the stream reader's setup.
+    fn attempt_packets(&mut self) {
         self.step = match (self.op, self.phase) {
             (Op::Call, Phase::Command) => {
                 self.set_tx(&CommandHeader { name_hash: self.name_hash, argument_len: self.data_len }.emit());
@@ -919,8 +944,9 @@ impl<B: Buffer> Engine<B> {
             }
             (Op::Serve, Phase::Command) => Step::RecvCommandHeader,
             (Op::Serve, Phase::Result) => Step::RecvResultHeaderRequest,
-            // Streams do not flush.
-            _ => self.step,
+            (Op::StreamReader, _) => Step::SendStreamSetup,
+            // The writer never flushes: the reader's setup may already be waiting.
+            (Op::StreamWriter, _) => self.step,
         };
     }
 
@@ -946,6 +972,10 @@ impl<B: Buffer> Engine<B> {
     fn finish(&mut self, status: Status) {
         self.step = Step::Done;
         self.status = status;
+        // A stream ends out of step (acks not read, frames in flight) whatever its status.
+        if status != Status::Ok || matches!(self.op, Op::StreamReader | Op::StreamWriter) {
+            self.in_sync = false;
+        }
         if status != Status::Ok {
             self.last_error = LastError {
                 status,

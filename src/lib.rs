@@ -18,7 +18,8 @@
 //! assert_eq!(master.call_start(name_hash, packet, 1000, 1000, 0), Status::Ok);
 //! let now = 0;
 //! match master.poll(now) {
-//!     Io::Flush => master.complete(now, IoStatus::Ok, None), // drop pending input
+//!     // A new engine is not in sync: its first attempt drops pending input.
+//!     Io::Flush => master.complete(now, IoStatus::Ok, None),
 //!     _ => unreachable!(),
 //! }
 //! // Then: Io::Send { data, timeout_ms, .. } -> write data, complete(Ok | Timeout | Error);
@@ -47,10 +48,12 @@
 //!
 //! Reference behaviour (PROTOCOL.md), where the code says it once: short timeouts 3 ms
 //! (master) / 2 ms (slave), grown `t * 4 / 3` / `t + 1` after a failed attempt, capped at the
-//! phase timeout, reset at each phase; data packets wait 5000 ms; stream waits 1000 ms; every
-//! attempt starts with a flush; a packet is valid only if magic and crc match (also for stream
-//! headers, unlike the reference); every length is checked against the caller's limit before
-//! a buffer is asked for.
+//! phase timeout, reset at each phase; data packets wait 5000 ms; stream waits 1000 ms; a
+//! packet is valid only if magic and crc match (also for stream headers, unlike the reference);
+//! every length is checked against the caller's limit before a buffer is asked for. Where the
+//! engine does better than the reference: an attempt drops pending input ([`Io::Flush`]) only
+//! when it is a retry or the link is not known to be in sync, so that a peer's packet sent
+//! ahead is not thrown away (the same bytes on the wire).
 //!
 //! # Features
 //! - `std`: link std (host Rust users, e.g. the Python package, and the tests). Without it the

@@ -277,9 +277,10 @@ fn hostile_lengths_never_ask_for_a_buffer() {
         let config = Config { max_result_len: LIMIT, ..Config::default() };
         let mut m: Engine<Vec<u8>> = Engine::new(Role::Master, config);
         m.call_start(1, vec![0; 4], 100, 100, 0);
-        // flush, COMMAND_HEADER, its ack, COMMAND_DATA, its ack, flush, RESULT_HEADER request.
+        // flush (a new engine), COMMAND_HEADER, its ack, COMMAND_DATA, its ack, RESULT_HEADER
+        // request (phase 2 in sync: no flush).
         let ack = |magic| Some(wire::empty_packet(magic).to_vec());
-        for bytes in [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None, None] {
+        for bytes in [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None] {
             if let Some(b) = bytes {
                 if let Io::Recv { into: Some(into), .. } = m.poll(0) {
                     into.copy_from_slice(&b);

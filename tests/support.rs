@@ -178,11 +178,14 @@ pub fn vectors() -> Json {
 /// A peer that has already written `input` (every byte the other side will read, in order)
 /// and records every byte the engine writes. Receives take the next bytes; a receive with
 /// too few bytes left times out (and takes what is there, like a real read with a timeout).
+/// A FLUSH drops nothing (the peer's bytes are all its next packets: an eager peer) but is
+/// recorded: `flushes` holds `written.len()` at each one.
 pub struct Script {
     pub input: Vec<u8>,
     pub at: usize,
     pub written: Vec<u8>,
     pub now: u32,
+    pub flushes: Vec<usize>,
 }
 
 /// What a driver does at DISPATCH / DELIVER / PRODUCE.
@@ -206,7 +209,7 @@ impl Callbacks for NoCallbacks {}
 
 impl Script {
     pub fn new(input: Vec<u8>) -> Self {
-        Script { input, at: 0, written: Vec::new(), now: 0 }
+        Script { input, at: 0, written: Vec::new(), now: 0, flushes: Vec::new() }
     }
 
     fn take(&mut self, len: usize) -> Option<&[u8]> {
@@ -225,7 +228,10 @@ impl Script {
             let now = self.now;
             let (status, buf, advance) = match engine.poll(now) {
                 Io::Done(s) => return s,
-                Io::Flush => (IoStatus::Ok, None, 0),
+                Io::Flush => {
+                    self.flushes.push(self.written.len());
+                    (IoStatus::Ok, None, 0)
+                }
                 Io::Send { data, .. } => {
                     self.written.extend_from_slice(data);
                     (IoStatus::Ok, None, 0)
@@ -269,6 +275,31 @@ pub fn master() -> Engine<Vec<u8>> {
 
 pub fn slave() -> Engine<Vec<u8>> {
     Engine::new(Role::Slave, Config::default())
+}
+
+/// Every byte a slave writes in one call that goes well (acks, RESULT_HEADER, RESULT_DATA).
+pub fn slave_bytes(result: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_HEADER));
+    out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_DATA));
+    out.extend_from_slice(&omv_rpc::wire::U32Packet::result_header(result.len() as u32).emit());
+    let mut data = command_packet(result);
+    omv_rpc::wire::frame(omv_rpc::wire::MAGIC_RESULT_DATA, &mut data);
+    out.extend_from_slice(&data);
+    out
+}
+
+/// Every byte a master writes in one call that goes well.
+pub fn master_bytes(name_hash: u32, argument: &[u8]) -> Vec<u8> {
+    use omv_rpc::wire;
+    let mut out = Vec::new();
+    out.extend_from_slice(&wire::CommandHeader { name_hash, argument_len: argument.len() as u32 }.emit());
+    let mut data = command_packet(argument);
+    wire::frame(wire::MAGIC_COMMAND_DATA, &mut data);
+    out.extend_from_slice(&data);
+    out.extend_from_slice(&wire::empty_packet(wire::MAGIC_RESULT_HEADER));
+    out.extend_from_slice(&wire::empty_packet(wire::MAGIC_RESULT_DATA));
+    out
 }
 
 /// A command data packet buffer holding `argument`.

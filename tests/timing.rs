@@ -196,9 +196,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 4, 4));
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
-    // Phase 2 starts again at 3.
-    assert_eq!(seen(&mut e, now), Seen::Flush);
-    ok(&mut e, now);
+    // Phase 2 starts again at 3, and in sync (phase 1 ended well): no flush.
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultHeader, 3, 8));
@@ -244,9 +242,8 @@ fn slave_turn_uses_short_then_long_timeouts_and_resets_them_in_phase_b() {
         other => panic!("{other:?}"),
     }
     e.complete(now, IoStatus::Ok, Some(vec![0, 0, 7, 7, 7, 0, 0]));
-    // Phase B: short timeouts reset to 2.
-    assert_eq!(seen(&mut e, now), Seen::Flush);
-    ok(&mut e, now);
+    // Phase B: short timeouts reset to 2; in sync, so no flush (the master's RESULT_HEADER
+    // request may have come while the callback ran).
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultHeader, 2, 4));
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_RESULT_HEADER));
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 2, 8));
@@ -293,6 +290,9 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
     let mut r = master();
     let now = 0;
     r.stream_reader_start(2, 777, now);
+    // The reader drops left-over input before its setup.
+    assert_eq!(seen(&mut r, now), Seen::Flush);
+    ok(&mut r, now);
     assert_eq!(seen(&mut r, now), Seen::Send(Packet::StreamSetup, 1000, 8));
     ok(&mut r, now);
     assert_eq!(seen(&mut r, now), Seen::Recv(Packet::StreamHeader, 1000, 8));
@@ -371,4 +371,203 @@ fn time_wraps_around_u32() {
     };
     assert_eq!(shorts, reference_schedule(3, 20, |t| t * 4 / 3));
     assert_eq!(status, Status::SendTimeout);
+}
+
+// ----- when an attempt drops pending input (FLUSH) -----
+
+/// One master call on `e` against a slave that has already written `input`; (status, the
+/// master's bytes, where it flushed: the number of bytes written before each FLUSH).
+fn master_call(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<usize>) {
+    assert_eq!(e.call_start(0x51, command_packet(b"arg"), 100, 100, 0), Status::Ok);
+    let mut peer = Script::new(input);
+    let status = peer.run(e, &mut NoCallbacks);
+    (status, peer.written, peer.flushes)
+}
+
+struct Echo;
+impl Callbacks for Echo {
+    fn dispatch(&mut self, _: u32, argument: &[u8]) -> Option<Vec<u8>> {
+        Some(argument.to_vec())
+    }
+}
+
+/// One slave turn on `e` against a master that has already written `input`.
+fn slave_turn(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<usize>) {
+    assert_eq!(e.serve_start(100, 100, 0), Status::Ok);
+    let mut peer = Script::new(input);
+    let status = peer.run(e, &mut Echo);
+    (status, peer.written, peer.flushes)
+}
+
+#[test]
+fn master_flushes_only_on_a_retry_or_out_of_sync() {
+    let good = || slave_bytes(b"arg");
+    let mut e = master();
+    // A new engine is not in sync: one flush before the first byte; phase 2 follows a good
+    // phase 1 and does not flush.
+    let (status, written, flushes) = master_call(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    assert_eq!(written, master_bytes(0x51, b"arg"));
+    // Back to back after a good call: no flush at all, the same bytes.
+    for _ in 0..3 {
+        let (status, written, flushes) = master_call(&mut e, good());
+        assert_eq!((status, flushes), (Status::Ok, vec![]));
+        assert_eq!(written, master_bytes(0x51, b"arg"));
+    }
+    assert_eq!(e.stats().retries, 0);
+
+    // A call that fails (a silent slave): the first attempt is in sync and does not flush;
+    // every retry does, before its COMMAND_HEADER (12 bytes each).
+    let (status, written, flushes) = master_call(&mut e, Vec::new());
+    assert_eq!(status, Status::SendTimeout);
+    let attempts = e.last_error().attempts as usize;
+    assert!(attempts > 5);
+    assert_eq!(flushes, (1..attempts).map(|i| 12 * i).collect::<Vec<_>>());
+    assert_eq!(written.len(), 12 * attempts);
+    // After a failed call the next one flushes first.
+    let (status, _, flushes) = master_call(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+
+    // A retry in phase 2 flushes, then the next call is in sync again.
+    // The RESULT_HEADER (after the two 4-byte acks) comes first with a bad crc, then whole.
+    let mut input = good();
+    let mut bad = input[8..16].to_vec();
+    bad[7] ^= 0xFF;
+    input.splice(8..8, bad);
+    let (status, written, flushes) = master_call(&mut e, input);
+    assert_eq!(status, Status::Ok);
+    assert_eq!(e.result(), Some(&b"arg"[..]));
+    // Flushed once, after the COMMAND packets (12 + 7) and the first RESULT_HEADER request (4).
+    assert_eq!(flushes, vec![12 + 7 + 4]);
+    assert_eq!(written.len(), 12 + 7 + 4 + 4 + 4);
+    let (status, _, flushes) = master_call(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![]));
+}
+
+#[test]
+fn master_flushes_after_an_abort_or_a_failed_io_that_ended_the_call() {
+    let mut e = master();
+    master_call(&mut e, slave_bytes(b"arg"));
+    // Abandoned after its COMMAND_HEADER (a non-blocking caller that gave up).
+    e.call_start(0x51, command_packet(b"arg"), 100, 100, 0);
+    assert!(matches!(e.poll(0), Io::Send { packet: Packet::CommandHeader, .. }));
+    ok(&mut e, 0);
+    e.abort();
+    let (status, _, flushes) = master_call(&mut e, slave_bytes(b"arg"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    // The last attempt of a phase ends on a transport error: the call fails, the next flushes.
+    e.call_start(0x51, command_packet(b"arg"), 0, 100, 0);
+    assert_eq!(seen(&mut e, 0), Seen::Done(Status::SendTimeout));
+    let (status, _, flushes) = master_call(&mut e, slave_bytes(b"arg"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    e.call_start(0x51, command_packet(b"arg"), 1, 100, 0);
+    assert!(matches!(e.poll(0), Io::Send { packet: Packet::CommandHeader, .. }));
+    e.complete(5, IoStatus::Error, None);
+    assert_eq!(seen(&mut e, 5), Seen::Done(Status::SendTimeout));
+    let (status, _, flushes) = master_call(&mut e, slave_bytes(b"arg"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+}
+
+#[test]
+fn slave_flushes_only_on_a_retry_or_out_of_sync() {
+    let good = || master_bytes(0x51, b"hi");
+    let mut e = slave();
+    // A new engine: one flush before anything; phase B after the callback: none.
+    let (status, written, flushes) = slave_turn(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    assert_eq!(written, slave_bytes(b"hi"));
+    // Back-to-back turns: the master's next COMMAND_HEADER is read, not dropped.
+    for _ in 0..3 {
+        let (status, written, flushes) = slave_turn(&mut e, good());
+        assert_eq!((status, flushes), (Status::Ok, vec![]));
+        assert_eq!(written, slave_bytes(b"hi"));
+    }
+    // No command: the first attempt does not flush, every retry does; the next turn flushes.
+    let (status, written, flushes) = slave_turn(&mut e, Vec::new());
+    assert_eq!(status, Status::NoCommand);
+    assert!(written.is_empty());
+    assert_eq!(flushes.len() as u32, e.last_error().attempts - 1);
+    let (status, _, flushes) = slave_turn(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    // The master never asks for the result: phase B fails; the next turn flushes.
+    let mut commands_only = good();
+    commands_only.truncate(12 + 6);
+    let (status, _, flushes) = slave_turn(&mut e, commands_only);
+    assert_eq!(status, Status::ResultNotTaken);
+    let attempts = e.last_error().attempts as usize;
+    // Phase A in sync (no flush); phase B: only its retries flush, after the two acks.
+    assert_eq!(flushes, vec![8; attempts - 1]);
+    let (status, _, flushes) = slave_turn(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+    // A callback that failed (DISPATCH completed with an error): the next turn flushes.
+    e.serve_start(100, 100, 0);
+    let mut input = good();
+    input.truncate(12 + 6);
+    for _ in 0..4 {
+        match e.poll(0) {
+            Io::Recv { len, into: Some(into), .. } => {
+                into.copy_from_slice(&input[..len]);
+                input.drain(..len);
+                ok(&mut e, 0);
+            }
+            Io::Recv { len, into: None, .. } => {
+                let bytes = input.drain(..len).collect();
+                e.complete(0, IoStatus::Ok, Some(bytes));
+            }
+            Io::Send { .. } => ok(&mut e, 0),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(e.poll(0), Io::Dispatch { .. }));
+    e.complete(0, IoStatus::Error, None);
+    assert_eq!(seen(&mut e, 0), Seen::Done(Status::ResultNotTaken));
+    let (status, _, flushes) = slave_turn(&mut e, good());
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+}
+
+#[test]
+fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_link_out_of_sync() {
+    // Reader: in sync after a good call, it still drops left-over input before its setup.
+    let mut m = master();
+    master_call(&mut m, slave_bytes(b"arg"));
+    master_call(&mut m, slave_bytes(b"arg"));
+    assert_eq!(m.stream_reader_start(1, 100, 0), Status::Ok);
+    let mut writer_bytes = U32Packet::stream_header(2).emit().to_vec();
+    writer_bytes.extend_from_slice(b"ab");
+    let mut peer = Script::new(writer_bytes);
+    struct Keep;
+    impl Callbacks for Keep {
+        fn deliver(&mut self, _: &[u8]) -> bool {
+            true
+        }
+    }
+    assert_eq!(peer.run(&mut m, &mut Keep), Status::StreamTimeout);
+    assert_eq!(peer.flushes, vec![0], "one flush, before STREAM_SETUP");
+    assert_eq!(peer.written.len(), 8 + 1, "setup and one ack");
+    // The call after a stream flushes first.
+    let (status, _, flushes) = master_call(&mut m, slave_bytes(b"arg"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+
+    // Writer: never a flush (the reader's setup may be waiting); the next turn flushes.
+    let mut s = slave();
+    slave_turn(&mut s, master_bytes(0x51, b"hi"));
+    assert_eq!(s.stream_writer_start(100, 0), Status::Ok);
+    let mut peer = Script::new(U32Packet::stream_setup(4).emit().to_vec());
+    struct One(bool);
+    impl Callbacks for One {
+        fn produce(&mut self) -> Option<Vec<u8>> {
+            std::mem::replace(&mut self.0, false).then(|| vec![7; 3])
+        }
+    }
+    assert_eq!(peer.run(&mut s, &mut One(true)), Status::StreamStopped);
+    assert!(peer.flushes.is_empty());
+    assert_eq!(peer.written.len(), 8 + 3);
+    let (status, _, flushes) = slave_turn(&mut s, master_bytes(0x51, b"hi"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
+
+    // A stream abandoned half-way (an exception in its callback) also leaves it out of sync.
+    s.stream_writer_start(100, 0);
+    s.abort();
+    let (status, _, flushes) = slave_turn(&mut s, master_bytes(0x51, b"hi"));
+    assert_eq!((status, flushes), (Status::Ok, vec![0]));
 }

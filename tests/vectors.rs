@@ -4,7 +4,7 @@
 mod support;
 
 use omv_rpc::ffi::*;
-use omv_rpc::{crc16, name_hash, Status};
+use omv_rpc::{crc16, name_hash, Engine, Status};
 use support::*;
 
 #[test]
@@ -54,15 +54,19 @@ fn recorded_calls() -> Vec<Recorded> {
 }
 
 /// A master call against the slave's recorded bytes writes exactly the master's recorded bytes
-/// and returns the recorded result (empty for the unregistered name).
-fn master_reproduces(c: &Recorded) {
-    let mut engine = master();
+/// and returns the recorded result (empty for the unregistered name). `engine` is new (it
+/// flushes once, before its first byte) or in sync after a good call (it never flushes): no
+/// phase after a good one flushes.
+fn master_reproduces(engine: &mut Engine<Vec<u8>>, c: &Recorded) {
+    let fresh = engine.stats().calls_ok == 0;
+    engine.stats_reset();
     let hash = name_hash(c.name.as_bytes());
     assert_eq!(engine.call_start(hash, command_packet(&c.argument), 1000, 1000, 0), Status::Ok);
     let mut peer = Script::new(c.slave_to_master.clone());
-    let status = peer.run(&mut engine, &mut NoCallbacks);
+    let status = peer.run(engine, &mut NoCallbacks);
     assert_eq!(status, Status::Ok, "call {}", c.name);
     assert_eq!(peer.written, c.master_to_slave, "master bytes of {}", c.name);
+    assert_eq!(peer.flushes, if fresh { vec![0] } else { vec![] }, "flushes of {}", c.name);
     assert_eq!(peer.at, c.slave_to_master.len(), "master read every slave byte of {}", c.name);
     assert_eq!(engine.result().unwrap(), &c.result[..], "result of {}", c.name);
     assert_eq!(engine.result_len() as usize, c.result.len());
@@ -70,8 +74,9 @@ fn master_reproduces(c: &Recorded) {
     assert_eq!((stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries), (1, 4, 4, 0));
 }
 
-/// The slave, fed the master's recorded bytes, writes exactly the slave's recorded bytes.
-fn slave_reproduces(all: &[Recorded], c: &Recorded) {
+/// The slave, fed the master's recorded bytes, writes exactly the slave's recorded bytes; it
+/// flushes as `master_reproduces` says.
+fn slave_reproduces(engine: &mut Engine<Vec<u8>>, all: &[Recorded], c: &Recorded) {
     struct Registered<'a>(&'a [Recorded], Vec<(u32, Vec<u8>)>);
     impl Callbacks for Registered<'_> {
         fn dispatch(&mut self, name_hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
@@ -81,20 +86,22 @@ fn slave_reproduces(all: &[Recorded], c: &Recorded) {
             Some(if call.name == "echo" { argument.to_vec() } else { call.result.clone() })
         }
     }
-    let mut engine = slave();
+    let fresh = engine.stats().commands_served == 0;
+    engine.stats_reset();
     assert_eq!(engine.serve_start(1000, 1000, 0), Status::Ok);
     let mut peer = Script::new(c.master_to_slave.clone());
     let mut callbacks = Registered(all, Vec::new());
-    let status = peer.run(&mut engine, &mut callbacks);
+    let status = peer.run(engine, &mut callbacks);
     assert_eq!(status, Status::Ok, "turn {}", c.name);
     assert_eq!(peer.written, c.slave_to_master, "slave bytes of {}", c.name);
+    assert_eq!(peer.flushes, if fresh { vec![0] } else { vec![] }, "flushes of {}", c.name);
     assert_eq!(peer.at, c.master_to_slave.len());
     if c.registered {
         assert_eq!(callbacks.1, vec![(name_hash(c.name.as_bytes()), c.argument.clone())]);
     } else {
         assert!(callbacks.1.is_empty());
     }
-    assert_eq!(engine.stats().commands_served, 1);
+    assert_eq!((engine.stats().commands_served, engine.stats().retries), (1, 0));
 }
 
 #[test]
@@ -102,7 +109,21 @@ fn master_writes_the_recorded_bytes_of_every_call() {
     let calls = recorded_calls();
     assert_eq!(calls.len(), 5);
     for c in &calls {
-        master_reproduces(c);
+        master_reproduces(&mut master(), c);
+    }
+}
+
+/// Back-to-back calls on one engine, the peer's next packets already waiting: only the very
+/// first attempt flushes, and every call is byte-exact.
+#[test]
+fn back_to_back_recorded_calls_flush_only_at_the_start() {
+    let calls = recorded_calls();
+    let (mut m, mut s) = (master(), slave());
+    for _ in 0..2 {
+        for c in &calls {
+            master_reproduces(&mut m, c);
+            slave_reproduces(&mut s, &calls, c);
+        }
     }
 }
 
@@ -111,7 +132,7 @@ fn slave_writes_the_recorded_bytes_of_every_call() {
     let calls = recorded_calls();
     assert!(calls.iter().any(|c| !c.registered), "the vectors include an unregistered name");
     for c in &calls {
-        slave_reproduces(&calls, c);
+        slave_reproduces(&mut slave(), &calls, c);
     }
 }
 
@@ -160,6 +181,7 @@ fn stream_reader_writes_the_recorded_bytes() {
     assert_eq!(reader.got, s.frames);
     assert_eq!(peer.written, s.reader_to_writer);
     assert_eq!(peer.at, s.writer_to_reader.len());
+    assert_eq!(peer.flushes, vec![0], "the reader drops left-over input before its setup");
     assert_eq!(engine.stats().stream_frames as usize, s.frames.len() - 1);
 }
 
@@ -183,6 +205,7 @@ fn stream_writer_writes_the_recorded_bytes() {
     assert_eq!(status, Status::StreamStopped);
     assert_eq!(peer.written, s.writer_to_reader);
     assert_eq!(peer.at, s.reader_to_writer.len());
+    assert!(peer.flushes.is_empty(), "the writer never flushes: the setup may be waiting");
     assert_eq!(engine.stats().stream_frames as usize, s.frames.len());
 }
 
@@ -218,8 +241,10 @@ impl CEngine {
 }
 
 /// Drives a C-ABI engine against recorded input; `dispatch` returns the result payload.
-fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>) -> (u32, Vec<u8>, Vec<u8>) {
+/// Returns the status, the bytes written, the last caller buffer and the number of FLUSHes.
+fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>) -> (u32, Vec<u8>, Vec<u8>, usize) {
     let mut at = 0;
+    let mut flushes = 0;
     let mut written = Vec::new();
     let mut caller_buf: Vec<u8> = Vec::new();
     // Result packets handed to the engine stay alive until the next DONE.
@@ -230,8 +255,11 @@ fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>
         assert_eq!((io.action, io.len, io.data), (again.action, again.len, again.data), "poll has no side effects");
         unsafe {
             match io.action {
-                0 => return (io.status, written, caller_buf),
-                1 => omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0),
+                0 => return (io.status, written, caller_buf, flushes),
+                1 => {
+                    flushes += 1;
+                    omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0);
+                }
                 2 => {
                     written.extend_from_slice(std::slice::from_raw_parts(io.data, io.len as usize));
                     omv_rpc_complete(&mut *e.0, 0, 0, std::ptr::null(), 0);
@@ -272,9 +300,10 @@ fn echo_through_the_c_abi_in_both_roles() {
     let hash = unsafe { omv_rpc_name_hash(echo.name.as_ptr(), echo.name.len()) };
     let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
     assert_eq!(started, 0);
-    let (status, written, result_packet) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    let (status, written, result_packet, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
     assert_eq!(status, 0);
     assert_eq!(written, echo.master_to_slave);
+    assert_eq!(flushes, 1, "a new engine flushes once");
     let result_len = unsafe { omv_rpc_result_len(&*m.0) } as usize;
     assert_eq!(&result_packet[2..2 + result_len], &echo.result[..]);
     let mut stats = std::mem::MaybeUninit::<omv_rpc_stats_t>::uninit();
@@ -283,15 +312,24 @@ fn echo_through_the_c_abi_in_both_roles() {
         stats.assume_init()
     };
     assert_eq!(stats.calls_ok, 1);
+    // The same call again, back to back: in sync, no FLUSH.
+    let mut packet = command_packet(&echo.argument);
+    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    assert_eq!(started, 0);
+    let (status, written, _, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    assert_eq!((status, flushes), (0, 0));
+    assert_eq!(written, echo.master_to_slave);
 
     let mut s = CEngine::new(1);
-    assert_eq!(unsafe { omv_rpc_serve_start(&mut *s.0, 1000, 1000, 0) }, 0);
-    let (status, written, _) = run_c(&mut s, &echo.master_to_slave, &|h, arg| {
-        assert_eq!(h, hash);
-        arg.to_vec()
-    });
-    assert_eq!(status, 0);
-    assert_eq!(written, echo.slave_to_master);
+    for expect_flushes in [1, 0] {
+        assert_eq!(unsafe { omv_rpc_serve_start(&mut *s.0, 1000, 1000, 0) }, 0);
+        let (status, written, _, flushes) = run_c(&mut s, &echo.master_to_slave, &|h, arg| {
+            assert_eq!(h, hash);
+            arg.to_vec()
+        });
+        assert_eq!((status, flushes), (0, expect_flushes));
+        assert_eq!(written, echo.slave_to_master);
+    }
 }
 
 /// A non-blocking caller: poll() as often as it likes (nothing changes until complete()),
@@ -329,5 +367,6 @@ fn poll_is_repeatable_and_abort_leaves_the_engine_reusable() {
     let mut peer = Script::new(echo.slave_to_master.clone());
     assert_eq!(peer.run(&mut engine, &mut NoCallbacks), Status::Ok);
     assert_eq!(peer.written, echo.master_to_slave);
+    assert_eq!(peer.flushes, vec![0], "after an abort the first attempt flushes");
     assert_eq!(engine.result().unwrap(), &echo.result[..]);
 }
