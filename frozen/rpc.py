@@ -24,7 +24,7 @@ try:
 except ImportError:
     _poll = None
 
-_port_init(time.ticks_ms, time.sleep_ms, _poll)
+_port_init(time.ticks_ms, time.sleep_ms, _poll, time.ticks_add(0, -1))
 
 _MASTER = 0
 _SLAVE = 1

@@ -813,7 +813,7 @@ static mp_obj_t rpc_crc16(mp_obj_t buf) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rpc_crc16_obj, rpc_crc16);
 
-extern const mp_obj_fun_builtin_fixed_t rpc_port_init_obj;
+extern const mp_obj_fun_builtin_var_t rpc_port_init_obj;
 
 #define RPC_MODULE_GLOBALS(X) \
     X(MP_QSTR_name_hash, rpc_name_hash_obj) \

@@ -51,6 +51,11 @@ typedef struct rpc_port {
     mp_obj_t sleep_ms;  /* time.sleep_ms (native module only) */
     mp_obj_t poll;      /* select.poll, or None when the port has no select */
     const mp_obj_type_t *memoryview_type; /* (native module only) */
+    /* time.ticks_ms wraps at a power of two that may be below 2**32 (2**30 on a 32-bit
+     * port); the engine wants a clock that wraps at 2**32 (native module only). */
+    uint32_t ticks_mask;
+    uint32_t ticks_raw;
+    uint32_t ticks;
 } rpc_port_t;
 extern rpc_port_t rpc_port;
 

@@ -7,23 +7,32 @@
 
 rpc_port_t rpc_port;
 
-/* _port_init(ticks_ms, sleep_ms, poll): called once by the shim with time.ticks_ms,
- * time.sleep_ms and select.poll (or None). They are builtins in ROM, so keeping them in a
- * global that the garbage collector does not scan is safe. */
-static mp_obj_t rpc_port_init(mp_obj_t ticks_ms, mp_obj_t sleep_ms, mp_obj_t poll) {
-    rpc_port.ticks_ms = ticks_ms;
-    rpc_port.sleep_ms = sleep_ms;
-    rpc_port.poll = poll;
+/* _port_init(ticks_ms, sleep_ms, poll, ticks_max): called once by the shim with
+ * time.ticks_ms, time.sleep_ms, select.poll (or None) and time.ticks_add(0, -1) (the largest
+ * ticks value). They are builtins in ROM, so keeping them in a global that the garbage
+ * collector does not scan is safe. */
+static mp_obj_t rpc_port_init(size_t n_args, const mp_obj_t *args) {
+    (void)n_args;
+    rpc_port.ticks_ms = args[0];
+    rpc_port.sleep_ms = args[1];
+    rpc_port.poll = args[2];
+    rpc_port.ticks_mask = (uint32_t)mp_obj_get_int_truncated(args[3]);
+    #if MICROPY_ENABLE_DYNRUNTIME
+    rpc_port.ticks_raw = (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_ms, 0, 0, NULL));
+    #endif
     #if MICROPY_ENABLE_DYNRUNTIME
     rpc_port.memoryview_type = (const mp_obj_type_t *)MP_OBJ_TO_PTR(mp_load_global(MP_QSTR_memoryview));
     #endif
     return mp_const_none;
 }
-MP_DEFINE_CONST_FUN_OBJ_3(rpc_port_init_obj, rpc_port_init);
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_port_init_obj, 4, 4, rpc_port_init);
 
 uint32_t rpc_ticks_ms(void) {
     #if MICROPY_ENABLE_DYNRUNTIME
-    return (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_ms, 0, 0, NULL));
+    uint32_t raw = (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_ms, 0, 0, NULL));
+    rpc_port.ticks += (raw - rpc_port.ticks_raw) & rpc_port.ticks_mask;
+    rpc_port.ticks_raw = raw;
+    return rpc_port.ticks;
     #else
     return (uint32_t)mp_hal_ticks_ms();
     #endif
