@@ -7,10 +7,11 @@
 #   MICROPY_PY_OMV_RPC=0     leave the module out (OpenMV guards every root module with a flag)
 #   OMV_RPC_RUST_TARGET      the rustc target of the port's CPU (default thumbv7em-none-eabihf:
 #                            Cortex-M4F/M7, hard float, as on OpenMV cams)
-#   OMV_RPC_CARGO=0          do not run cargo (the port links a prebuilt libomv_rpc.a itself)
-# The engine's archive is OMV_RPC_RUST_LIB. It is added to LDFLAGS_USERMOD; a port whose link
-# line ignores that, or puts LDFLAGS before the objects (OpenMV links libmicropython.a
-# itself; ports/qemu), adds $(OMV_RPC_RUST_LIB) to its LIBS after the objects.
+#   OMV_RPC_CARGO=0          do not run cargo: the port links a prebuilt libomv_rpc.a itself
+#                            (OpenMV links libmicropython.a itself, so LDFLAGS_USERMOD has no
+#                            effect there: the archive goes into its LIBS; so does ports/qemu)
+# With cargo, the engine's object OMV_RPC_RUST_OBJ is added to LDFLAGS_USERMOD (the archive,
+# OMV_RPC_RUST_LIB, is there too for a port that prefers it in its LIBS).
 
 MICROPY_PY_OMV_RPC ?= 1
 ifeq ($(MICROPY_PY_OMV_RPC),1)
@@ -23,20 +24,21 @@ SRC_USERMOD_C += $(addprefix $(OMV_RPC_GLUE_DIR)/,$(OMV_RPC_GLUE_SRC) $(OMV_RPC_
 CFLAGS_USERMOD += -I$(OMV_RPC_GLUE_DIR) -I$(OMV_RPC_ROOT)/include
 
 OMV_RPC_RUST_TARGET ?= thumbv7em-none-eabihf
-# The workspace's own target dir: the same build as `cargo build --release --target ...`.
-OMV_RPC_CARGO_DIR ?= $(OMV_RPC_ROOT)/target
-OMV_RPC_CARGO_ARGS ?= build --release --lib
 OMV_RPC_CARGO ?= 1
+OMV_RPC_CARGO_DIR ?= $(BUILD)/omv-rpc-cargo
 OMV_RPC_RUST_RULES := $(OMV_RPC_CARGO)
 # rust.mk's rules must not become the port's default goal.
 OMV_RPC_SAVED_GOAL := $(.DEFAULT_GOAL)
 include $(OMV_RPC_GLUE_DIR)/rust.mk
 .DEFAULT_GOAL := $(OMV_RPC_SAVED_GOAL)
 
-LDFLAGS_USERMOD += $(OMV_RPC_RUST_LIB)
 ifeq ($(OMV_RPC_CARGO),1)
-# The engine is built before the glue is compiled, so that it is there at link time.
-$(addprefix $(BUILD)/$(notdir $(OMV_RPC_GLUE_DIR))/,$(OMV_RPC_GLUE_SRC:.c=.o)): | $(OMV_RPC_RUST_LIB)
+# The engine goes into the link as one object (the crate's own, with fat LTO: see rust.mk):
+# an object is linked wherever LDFLAGS stand on the port's link line (an archive before the
+# objects would be skipped), and what it needs from compiler builtins comes from libgcc.
+LDFLAGS_USERMOD += $(OMV_RPC_RUST_OBJ)
+# It is built before the glue is compiled, so that it is there at link time.
+$(addprefix $(BUILD)/$(notdir $(OMV_RPC_GLUE_DIR))/,$(OMV_RPC_GLUE_SRC:.c=.o)): | $(OMV_RPC_RUST_OBJ)
 endif
 
 endif
