@@ -164,9 +164,10 @@ def test_1000_calls_no_heap_growth(slave_cam):
     print("heap free before %d after %d bytes; %d failed calls" % (before, after, failed))
     assert wrong == 0
     assert failed <= 5
-    # The heap is the same after gc.collect(); a leak of even one 16-byte GC block per call
-    # would show as 16000 bytes.
-    assert after >= before - 64, (before, after)
+    # After gc.collect() the heap is back where it was, give or take a one-off object (such
+    # as last_error's string after a retried call); a leak of even one 16-byte GC block per
+    # call would show as 16000 bytes.
+    assert after >= before - 1024, (before, after)
 
 
 def test_noise_and_hostile_headers_cam_keeps_serving(slave_cam):
