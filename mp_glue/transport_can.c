@@ -6,7 +6,7 @@
  * into FIFO 0. A packet of n bytes travels as ceil(n / 8) frames on message_id, 8 bytes each
  * but the last. The receiver takes exactly that many frames and fails on a frame of another
  * id or length. Frames go out through the controller's transmit mailboxes without waiting
- * for each one (a full set of mailboxes is waited on), so the bus stays busy. Frames are
+ * for each one, so the bus stays busy. Frames are
  * received into one preallocated list and buffer (pyb's allocation-free recv form).
  */
 #include "transport_bus.h"
@@ -25,8 +25,10 @@ typedef struct rpc_can_transport {
     mp_obj_t frame;      /* [id, extended, rtr, fmi, memoryview(frame_data)] for recv(0, frame) */
     mp_obj_t frame_view;
     mp_obj_t view;
+    mp_obj_t sleep_us;
     uint32_t message_id;
     uint32_t bit_rate;
+    uint32_t half_frame_us;  /* half the wire time of an 8-byte frame */
     uint8_t frame_data[RPC_CAN_FRAME_LEN];
 } rpc_can_transport_t;
 
@@ -88,17 +90,15 @@ static int rpc_can_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
     while (*done < len) {
         size_t n = len - *done < RPC_CAN_FRAME_LEN ? len - *done : RPC_CAN_FRAME_LEN;
         rpc_memoryview_set(t->view, (uint8_t *)data, *done, n, false);
-        /* timeout=0 queues the frame in a free mailbox; with all three busy it raises, and
-         * then a send with a timeout waits for a mailbox (and for that frame to go out). */
+        /* timeout=0 queues the frame in a free mailbox and returns at once; with all three
+         * busy it raises. Then wait about half a frame and try again: a send with a timeout
+         * would wait until its own frame is out, leaving the bus idle until the next send. */
         mp_obj_t args[4] = { t->view, MP_OBJ_NEW_SMALL_INT(t->message_id),
                              MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(0) };
-        mp_obj_t ret = rpc_bus_call(&t->send, 2, 1, args, NULL);
-        if (ret == MP_OBJ_NULL) {
-            uint32_t left = rpc_time_left(start, budget);
-            if (left > 0) {
-                args[3] = MP_OBJ_NEW_SMALL_INT(left);
-                ret = rpc_bus_call(&t->send, 2, 1, args, NULL);
-            }
+        mp_obj_t ret;
+        while ((ret = rpc_bus_call(&t->send, 2, 1, args, NULL)) == MP_OBJ_NULL
+               && rpc_time_left(start, budget) > 0) {
+            rpc_bus_delay_us(t->sleep_us, t->half_frame_us);
         }
         rpc_memoryview_set(t->view, NULL, 0, 0, false);
         if (ret == MP_OBJ_NULL) {
@@ -161,6 +161,8 @@ static mp_obj_t rpc_can_transport(size_t n_args, const mp_obj_t *args) {
     rpc_can_transport_t *t = (rpc_can_transport_t *)rpc_transport_new(sizeof(rpc_can_transport_t), &rpc_can_ops);
     t->message_id = (uint32_t)id;
     t->bit_rate = (uint32_t)rate;
+    t->half_frame_us = (uint32_t)(RPC_CAN_MAX_FRAME_BITS * 500000ull / (uint32_t)rate);
+    rpc_bus_delay_init(&t->sleep_us);
     t->view = rpc_memoryview_new(NULL, 0, 0, false);
     t->frame_view = rpc_memoryview_new(NULL, 0, 0, true);
     mp_obj_t frame_items[5] = { MP_OBJ_NEW_SMALL_INT(0), mp_const_false, mp_const_false,
