@@ -196,10 +196,6 @@ pub struct Session {
     in_phase_two: bool,
     /// The result of the last call (master) until Python takes it.
     last_call_ok: bool,
-    /// The last transfer and the last operation went well (see the FLUSH action).
-    in_sync: bool,
-    /// The engine's retry count at the last FLUSH.
-    flush_retries: u32,
 }
 
 impl Session {
@@ -325,7 +321,6 @@ fn drive(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: Hooks<'_
     if result.is_err() {
         let mut s = slf.borrow_mut();
         s.engine.abort();
-        s.in_sync = false;
     }
     result
 }
@@ -335,28 +330,10 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
     loop {
         let action = slf.borrow_mut().next_action();
         match action {
-            Action::Done(status) => {
-                slf.borrow_mut().in_sync = status == Status::Ok;
-                return Ok(status);
-            }
+            Action::Done(status) => return Ok(status),
             Action::Flush => {
-                // The engine flushes at the start of every attempt. When the link is in sync
-                // (the last exchange went well and this is not a retry), what is pending is
-                // the peer's next packet, sent while we ran a callback or the scheduler ran
-                // someone else: dropping it would cost the peer a timeout and a retry, and a
-                // slow peer's late answer can then pair with the wrong request. So only a
-                // retry, or a start after a failure, flushes (as the cam-side glue does).
-                let must_flush = {
-                    let mut s = slf.borrow_mut();
-                    let retries = s.engine.stats().retries;
-                    let retry = retries != s.flush_retries;
-                    s.flush_retries = retries;
-                    retry || !s.in_sync
-                };
-                if must_flush {
-                    // A flush failure is a broken transport: the next send or receive says so.
-                    io_status(py, transport.call_method0("_flush"))?;
-                }
+                // A flush failure is a broken transport: the next send or receive says so.
+                io_status(py, transport.call_method0("_flush"))?;
                 let mut s = slf.borrow_mut();
                 s.last_send = None;
                 s.result_data_request_sent = false;
@@ -386,7 +363,6 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
                     pipelined = st == IoStatus::Ok;
                 }
                 let mut s = slf.borrow_mut();
-                s.in_sync = status == IoStatus::Ok;
                 s.last_send = if status == IoStatus::Ok { Some((Instant::now(), len)) } else { None };
                 s.result_data_request_sent = pipelined;
                 s.complete(status, None);
@@ -446,7 +422,6 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
                     }
                 }
                 s.last_send = None;
-                s.in_sync = status == IoStatus::Ok;
                 if into_engine {
                     if let Some(v) = bytes {
                         let now = s.now();
@@ -554,8 +529,6 @@ impl Session {
             phase_two_timeout_ms: 0,
             in_phase_two: false,
             last_call_ok: false,
-            in_sync: false,
-            flush_retries: 0,
         }
     }
 
@@ -714,7 +687,6 @@ impl Session {
     fn stats_reset(&mut self) {
         self.carried = Stats::default();
         self.engine.stats_reset();
-        self.flush_retries = 0;
     }
 
     /// What the host measured about its link.
@@ -775,7 +747,6 @@ impl Session {
         set(&mut c.max_queue_depth, "max_queue_depth", max_queue_depth)?;
         set(&mut c.stream_timeout_ms, "stream_timeout_ms", stream_timeout_ms)?;
         self.carried = add_stats(self.carried, self.engine.stats());
-        self.flush_retries = 0;
         self.config = c;
         self.engine = Session::new_engine(self.role, c);
         Ok(())

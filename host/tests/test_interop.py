@@ -162,7 +162,7 @@ def test_bad_line_against_the_project_cam(relay, cam, capsys):
         ref.set_timing(adaptive=False, pipeline=False)
         ref_ok, ref_wrong = run_calls(ref, 4)
     fd = nonblocking_fd(line.host)
-    c = cam("cam_master.py", "serial", "fd:%d" % fd, 4, "ref", env={"PYTHONPATH": str(REPO / "bench")},
+    c = cam("cam_master.py", "serial", "fd:%d" % fd, 6, "ref", env={"PYTHONPATH": str(REPO / "bench")},
             pass_fds=(fd,))
     os.close(fd)
     out = c.output(timeout=120)
@@ -172,10 +172,10 @@ def test_bad_line_against_the_project_cam(relay, cam, capsys):
     with capsys.disabled():
         print("\n[host] bad line to the MicroPython cam (%d of %d bytes lost): adaptive %d/%d "
               "calls ok (%d retries, srtt %.1f ms), streams %d/20 frames good; reference timing "
-              "%d/4; bench/ref_rpc.py (CPython master) %d/4"
+              "%d/4; bench/ref_rpc.py (CPython master) %d/6"
               % (dropped, relayed + dropped, ok, calls, stats["retries"], link["srtt_ms"], good,
                  ref_ok, ref_py_ok))
     assert wrong == 0 and ref_wrong == 0 and "WRONG 0" in out
     assert ok >= calls * 0.8, stats
     assert good >= 3
-    assert ref_ok <= 1 and ref_py_ok <= 1
+    assert ref_ok <= 1 and ref_py_ok <= 3
