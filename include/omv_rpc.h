@@ -70,16 +70,18 @@ typedef struct omv_rpc_engine {
 #define OMV_RPC_ACTION_DELIVER  5u
 #define OMV_RPC_ACTION_PRODUCE  6u
 
-/* FLUSH comes at the start of an attempt that must resynchronise: every retry, and a first
- * attempt (of a call's or a turn's phase) when the link is not known to be in sync; and once
- * before the stream reader's STREAM_SETUP (the writer sends nothing before it: whatever is
- * pending is left over). In sync: the last SEND/RECV completed OK, the last operation ended
- * OK, and no omv_rpc_abort() or stream since; a new engine is not in sync. Otherwise what is
+/* FLUSH comes at the start of an attempt that must resynchronise: every retry, and the first
+ * attempt of a call's or a turn's phase unless the link is in sync; and once before the stream
+ * reader's STREAM_SETUP (the writer sends nothing before it: whatever is pending is left
+ * over). In sync: the last SEND/RECV completed OK less than short_timeout_ms ago (by the
+ * now_ms passed to complete() and to the call that starts the phase), the last operation
+ * ended OK, and no omv_rpc_abort() or stream since; a new engine is not in sync. Then what is
  * pending is the peer's next packet, already sent (the master's RESULT_HEADER request while
  * the slave's callback ran, its next COMMAND_HEADER before the slave's next turn), and
- * dropping it would cost the peer a timeout and a retry. So the caller always drops input on
- * FLUSH, and never on its own. (The reference flushes at every attempt; the bytes on the
- * wire are the same.) */
+ * dropping it would cost the peer a timeout and a retry. Later than that the peer may have
+ * sent it again, and answering the stale copy would cross its retry: a slow callback or loop
+ * gets the reference flush. The caller always drops input on FLUSH, and never on its own.
+ * (The reference flushes at every attempt; the bytes on the wire are the same.) */
 
 /* io.packet: which packet an action moves, so that a transport can route it (the network
  * transport sends stream traffic over TCP, UART stream reads poll first) and so that a

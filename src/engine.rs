@@ -193,16 +193,21 @@ pub enum Io<'e> {
     Done(Status),
     /// Drop all pending input, then `complete(Ok)`.
     ///
-    /// Asked for at the start of an attempt that must resynchronise: every retry, and a first
-    /// attempt when the link is not known to be in sync. In sync means the last send or receive
-    /// completed OK, the last operation ended OK, and no abort or stream came since; a new
-    /// engine is not in sync. The reference flushes at every attempt, but on a link in sync
-    /// what is pending at a first attempt is the peer's next packet, already sent (the master's
-    /// RESULT_HEADER request while the slave's callback ran, its next COMMAND_HEADER before the
-    /// slave's next turn): dropping it would cost the peer a short timeout and a retry. Also
-    /// asked for once before the stream reader's STREAM_SETUP: the writer sends nothing before
-    /// it, so whatever is pending is left over (unread acks of an earlier stream). Peers see
-    /// the same bytes on the wire either way.
+    /// Asked for at the start of an attempt that must resynchronise: every retry, and the first
+    /// attempt of a phase unless the link is in sync. In sync: the last send or receive
+    /// completed OK less than one short timeout ago (the configured first one: 3 ms master,
+    /// 2 ms slave), the last operation ended OK, and no abort or stream came since; a new
+    /// engine is not in sync. The reference flushes at every attempt, but then what is pending
+    /// is the peer's next packet, already sent (the master's RESULT_HEADER request while the
+    /// slave's callback ran, its next COMMAND_HEADER before the slave's next turn), and
+    /// dropping it costs the peer a short timeout and a retry. The time limit matters: later
+    /// than that, the peer may have given up and sent its packet again, and answering the
+    /// stale copy crosses its retry (a reference master then waits 5 s for a RESULT_DATA that
+    /// never comes); so a slow callback or loop gets the reference flush.
+    ///
+    /// Also asked for once before the stream reader's STREAM_SETUP: the writer sends nothing
+    /// before it, so whatever is pending is left over (unread acks of an earlier stream).
+    /// Peers see the same bytes on the wire either way.
     Flush,
     /// Write `data` within `timeout_ms`; complete with Ok, Timeout or Error.
     Send { packet: Packet, timeout_ms: u32, data: &'e [u8] },
@@ -331,8 +336,10 @@ pub struct Engine<B: Buffer> {
     fail_reason: Reason,
     lfsr: AckLfsr,
     /// The last send or receive completed OK, the last operation ended OK, and no abort or
-    /// stream since: a first attempt need not flush (see [`Io::Flush`]).
+    /// stream since: a first attempt soon after `last_io_at` need not flush (see [`Io::Flush`]).
     in_sync: bool,
+    /// When the last send or receive completed.
+    last_io_at: u32,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
@@ -375,6 +382,7 @@ impl<B: Buffer> Engine<B> {
             fail_reason: Reason::None,
             lfsr: AckLfsr::START,
             in_sync: false,
+            last_io_at: 0,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -608,6 +616,7 @@ impl<B: Buffer> Engine<B> {
         // Every step but these is a send or a receive.
         if !matches!(self.step, Step::Idle | Step::Done | Step::Flush | Step::Dispatch | Step::Deliver | Step::Produce) {
             self.in_sync = status == IoStatus::Ok;
+            self.last_io_at = now;
         }
         match self.step {
             Step::Idle | Step::Done => {}
@@ -919,7 +928,8 @@ impl<B: Buffer> Engine<B> {
         if self.attempts > 1 {
             self.stats.retries += 1;
         }
-        if self.attempts > 1 || !self.in_sync {
+        let in_sync = self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
+        if self.attempts > 1 || !in_sync {
             self.step = Step::Flush;
         } else {
             self.attempt_packets();

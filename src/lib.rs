@@ -52,8 +52,8 @@
 //! packet is valid only if magic and crc match (also for stream headers, unlike the reference);
 //! every length is checked against the caller's limit before a buffer is asked for. Where the
 //! engine does better than the reference: an attempt drops pending input ([`Io::Flush`]) only
-//! when it is a retry or the link is not known to be in sync, so that a peer's packet sent
-//! ahead is not thrown away (the same bytes on the wire).
+//! when it is a retry or the link is not in sync (a good exchange less than one short timeout
+//! ago), so that a peer's packet sent ahead is not thrown away (the same bytes on the wire).
 //!
 //! # Features
 //! - `std`: link std (host Rust users, e.g. the Python package, and the tests). Without it the

@@ -13,7 +13,7 @@ mod support;
 
 use std::collections::VecDeque;
 
-use omv_rpc::{name_hash, Engine, Io, IoStatus, Status};
+use omv_rpc::{name_hash, Engine, Io, IoStatus, Packet, Role, Status};
 use support::*;
 
 /// splitmix64: small, seeded, deterministic.
@@ -121,9 +121,28 @@ struct Side {
     wait: Option<Wait>,
     /// Bytes travelling to this side.
     inbox: Pipe,
+    /// The reference rule, for comparison: the driver also drops input before the first
+    /// packet of every attempt, where the engine asks for no FLUSH.
+    flush_every_attempt: bool,
+    /// Input drops carried out (FLUSH actions, and the reference rule's own).
+    flushes: u64,
+    /// The last action was a FLUSH.
+    flushed: bool,
 }
 
 impl Side {
+    fn new(engine: Engine<Vec<u8>>, now: u64) -> Side {
+        Side { engine, now, wait: None, inbox: Pipe::default(), flush_every_attempt: false, flushes: 0, flushed: false }
+    }
+
+    /// Drops what has arrived by now.
+    fn flush(&mut self) {
+        self.flushes += 1;
+        while self.inbox.bytes.front().is_some_and(|&(a, _)| a <= self.now) {
+            self.inbox.bytes.pop_front();
+        }
+    }
+
     /// When the pending receive resolves with the bytes that are on their way now, and whether
     /// it gets them all.
     fn resolves_at(&self) -> (u64, bool) {
@@ -170,6 +189,10 @@ struct Sim {
     rng: Rng,
     /// The slave's callback takes this long (the master's result request may come first).
     callback_ms: u64,
+    /// The slave's loop does other work between turns (its schedule and loop callbacks).
+    turn_gap_ms: u64,
+    /// The master's next call starts 0 to call_gap_ms - 1 ms after the last one ended.
+    call_gap_ms: u64,
 }
 
 /// What the master expects from its call in flight.
@@ -179,14 +202,16 @@ struct Expect {
 
 impl Sim {
     fn new(seed: u64, start: u64) -> Sim {
-        let mut slave = Side { engine: slave(), now: start, wait: None, inbox: Pipe::default() };
+        let mut slave = Side::new(slave(), start);
         slave.engine.serve_start(1000, 1000, start as u32);
         Sim {
-            master: Side { engine: master(), now: start, wait: None, inbox: Pipe::default() },
+            master: Side::new(master(), start),
             slave,
             link: Link { rng: Rng(seed ^ 0xA5A5), loss: 0.0, down_from: 0, down_until: 0, faults: Faults::default(), jitter_ms: 0 },
             rng: Rng(seed),
             callback_ms: 0,
+            turn_gap_ms: 0,
+            call_gap_ms: 3,
         }
     }
 
@@ -219,7 +244,6 @@ impl Sim {
         loop {
             let (is_master, event) = next_event(&mut self.master, &mut self.slave, &mut self.link);
             let side = if is_master { &mut self.master } else { &mut self.slave };
-            let now = side.now as u32;
             match event {
                 Event::Dispatch { name_hash, argument } => {
                     let result = slave_callback(name_hash, &argument).unwrap_or_default();
@@ -240,12 +264,13 @@ impl Sim {
                     }
                     tally.virtual_ms += side.now - started;
                     // The next call comes a little later.
-                    side.now += self.rng.below(3);
+                    side.now += self.rng.below(self.call_gap_ms);
                     return;
                 }
                 Event::Done(status) => {
                     assert!(matches!(status, Status::Ok | Status::NoCommand | Status::ResultNotTaken), "{status:?}");
-                    side.engine.serve_start(1000, 1000, now);
+                    side.now += self.turn_gap_ms;
+                    side.engine.serve_start(1000, 1000, side.now as u32);
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -296,12 +321,12 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
             continue;
         }
         let now = side.now as u32;
+        if side.flush_every_attempt && !side.flushed && starts_an_attempt(side.engine.role(), &side.engine.poll(now)) {
+            side.flush();
+        }
+        side.flushed = matches!(side.engine.poll(now), Io::Flush);
         match side.engine.poll(now) {
-            Io::Flush => {
-                while side.inbox.bytes.front().is_some_and(|&(a, _)| a <= side.now) {
-                    side.inbox.bytes.pop_front();
-                }
-            }
+            Io::Flush => side.flush(),
             Io::Send { data, .. } => link.send(peer_inbox, side.now, data),
             Io::Recv { len, timeout_ms, .. } => {
                 side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms) });
@@ -317,6 +342,17 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
         side.engine.complete(now, IoStatus::Ok, None);
     }
     panic!("no event in 10,000,000 steps");
+}
+
+/// The first packet of an attempt of a call (master) or a turn (slave): nothing else is sent or
+/// received first in an attempt, so the reference rule flushes right before it.
+fn starts_an_attempt(role: Role, io: &Io<'_>) -> bool {
+    match (role, io) {
+        (Role::Master, Io::Send { packet, .. }) | (Role::Slave, Io::Recv { packet, .. }) => {
+            matches!(packet, Packet::CommandHeader | Packet::ResultHeader)
+        }
+        _ => false,
+    }
 }
 
 #[test]
@@ -347,15 +383,26 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
         if loss == 0.0 {
             assert_eq!(tally.ok, tally.calls, "a lossless link loses no call");
         }
-        // The link recovers: once the faults stop, the next call succeeds (and the ones after).
+        // The link recovers once the faults stop: every call succeeds, except while the slave
+        // may still be in the long wait (5000 ms) for a data packet the faults cut short or
+        // whose ack they lost (the master's retries then do not fill it: the reference's own
+        // behaviour).
         sim.link.loss = 0.0;
         sim.link.down_until = 0;
-        let mut after = Tally::default();
-        for _ in 0..5 {
-            sim.run_call(&mut after);
+        let quiet_from = sim.master.now;
+        let (mut during_long_wait, mut after) = (Tally::default(), Tally::default());
+        while after.calls < 5 {
+            if sim.master.now < quiet_from + u64::from(omv_rpc::defaults::LONG_TIMEOUT_MS) {
+                sim.run_call(&mut during_long_wait);
+            } else {
+                sim.run_call(&mut after);
+            }
         }
         assert_eq!(after.ok, 5, "calls after the faults stopped at {}%: {after:?}", loss * 100.0);
-        for t in [&tally, &after] {
+        if during_long_wait.failed > 0 {
+            println!("       after the faults: {} calls failed while the slave waited for a data packet", during_long_wait.failed);
+        }
+        for t in [&tally, &during_long_wait, &after] {
             total.calls += t.calls;
             total.ok += t.ok;
             total.failed += t.failed;
@@ -379,7 +426,7 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
 /// A stream between the two engines over a link that delays (and, at the end, loses) bytes.
 /// `reader_is_master` picks the direction. Returns the frames delivered and both end statuses.
 fn run_stream(seed: u64, depth: u32, frames: &[Vec<u8>], reader_is_master: bool, loss: f64) -> (Vec<Vec<u8>>, Status, Status) {
-    let side = |engine| Side { engine, now: 1000, wait: None, inbox: Pipe::default() };
+    let side = |engine| Side::new(engine, 1000);
     let (mut master, mut slave) = (side(master()), side(slave()));
     let mut link = Link {
         rng: Rng(seed),
@@ -466,4 +513,68 @@ fn streams_over_a_lossy_link_end_cleanly() {
         "lossy streams (2% of packets hit): {complete} of 40 delivered all 300 frames; {:.1} frames on average before one end stopped",
         delivered as f64 / 40.0
     );
+}
+
+/// Eager peers on a lossless link: the master asks for the result while the slave's callback
+/// still runs, and sends its next COMMAND_HEADER before the slave's loop starts the next turn
+/// (the slave's schedule or loop callback runs in between). Within one short timeout of the
+/// last exchange the engine keeps those packets (the link is in sync), so back-to-back calls
+/// take no retry; the reference rule (flush at every attempt) drops them and costs the master
+/// a timeout and a retry. A slow callback or loop (30 ms: the master has given up and asked
+/// again) gets the reference flush, and every call still succeeds.
+#[test]
+fn eager_peers_make_back_to_back_calls_without_retries() {
+    const CALLS: u64 = 300;
+    println!("slave                           rule                 calls   ok  retries master/slave  flushes master/slave  virtual ms/call");
+    for (what, callback_ms, turn_gap_ms, eager) in [
+        ("1 ms callback", 1, 0, true),
+        ("1 ms between turns", 0, 1, true),
+        ("both", 1, 1, true),
+        ("30 ms callback (a snapshot)", 30, 0, false),
+        ("30 ms between turns", 0, 30, false),
+    ] {
+        let mut retries = [0u64; 2];
+        for flush_every_attempt in [false, true] {
+            let mut sim = Sim::new(0xEA6E2, 1000);
+            sim.callback_ms = callback_ms;
+            sim.turn_gap_ms = turn_gap_ms;
+            sim.call_gap_ms = 0; // the next call starts as soon as the last one returns
+            sim.master.flush_every_attempt = flush_every_attempt;
+            sim.slave.flush_every_attempt = flush_every_attempt;
+            // The first call: both new engines flush (the slave may drop the master's first
+            // COMMAND_HEADER). Counted from the second call on.
+            sim.run_call(&mut Tally::default());
+            sim.master.engine.stats_reset();
+            sim.slave.engine.stats_reset();
+            sim.master.flushes = 0;
+            sim.slave.flushes = 0;
+            let mut tally = Tally::default();
+            for _ in 0..CALLS {
+                sim.run_call(&mut tally);
+            }
+            let (m, s) = (sim.master.engine.stats(), sim.slave.engine.stats());
+            println!(
+                "{what:<31} {:<20} {:5} {:4} {:8} / {:<8} {:8} / {:<8} {:10.2}",
+                if flush_every_attempt { "flush every attempt" } else { "engine (in sync)" },
+                tally.calls,
+                tally.ok,
+                m.retries,
+                s.retries,
+                sim.master.flushes,
+                sim.slave.flushes,
+                tally.virtual_ms as f64 / tally.calls as f64
+            );
+            assert_eq!(tally.ok, CALLS, "{what}: every call succeeds");
+            retries[usize::from(flush_every_attempt)] = u64::from(m.retries + s.retries);
+            if eager && !flush_every_attempt {
+                assert_eq!((m.retries, s.retries), (0, 0), "{what}: no retry on either side");
+                assert_eq!((sim.master.flushes, sim.slave.flushes), (0, 0), "{what}: nothing dropped");
+            }
+        }
+        if eager {
+            assert!(retries[1] >= CALLS / 4, "{what}: the reference rule needs retries ({})", retries[1]);
+        } else {
+            assert!(retries[0] <= retries[1], "{what}: no more retries than the reference rule");
+        }
+    }
 }

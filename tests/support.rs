@@ -186,6 +186,8 @@ pub struct Script {
     pub written: Vec<u8>,
     pub now: u32,
     pub flushes: Vec<usize>,
+    /// How long a DISPATCH (the slave's callback) takes on the clock.
+    pub callback_ms: u32,
 }
 
 /// What a driver does at DISPATCH / DELIVER / PRODUCE.
@@ -209,7 +211,7 @@ impl Callbacks for NoCallbacks {}
 
 impl Script {
     pub fn new(input: Vec<u8>) -> Self {
-        Script { input, at: 0, written: Vec::new(), now: 0, flushes: Vec::new() }
+        Script { input, at: 0, written: Vec::new(), now: 0, flushes: Vec::new(), callback_ms: 0 }
     }
 
     fn take(&mut self, len: usize) -> Option<&[u8]> {
@@ -251,7 +253,7 @@ impl Script {
                     let result = cb.dispatch(name_hash, argument).unwrap_or_default();
                     let mut packet = vec![0u8; result.len() + 4];
                     packet[2..2 + result.len()].copy_from_slice(&result);
-                    (IoStatus::Ok, Some(packet), 0)
+                    (IoStatus::Ok, Some(packet), self.callback_ms)
                 }
                 Io::Deliver { frame } => {
                     let frame = frame.to_vec();

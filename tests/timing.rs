@@ -378,8 +378,14 @@ fn time_wraps_around_u32() {
 /// One master call on `e` against a slave that has already written `input`; (status, the
 /// master's bytes, where it flushed: the number of bytes written before each FLUSH).
 fn master_call(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<usize>) {
-    assert_eq!(e.call_start(0x51, command_packet(b"arg"), 100, 100, 0), Status::Ok);
+    master_call_at(e, input, 0)
+}
+
+/// The same, started at `now`.
+fn master_call_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32) -> (Status, Vec<u8>, Vec<usize>) {
+    assert_eq!(e.call_start(0x51, command_packet(b"arg"), 100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
+    peer.now = now;
     let status = peer.run(e, &mut NoCallbacks);
     (status, peer.written, peer.flushes)
 }
@@ -393,8 +399,15 @@ impl Callbacks for Echo {
 
 /// One slave turn on `e` against a master that has already written `input`.
 fn slave_turn(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<usize>) {
-    assert_eq!(e.serve_start(100, 100, 0), Status::Ok);
+    slave_turn_at(e, input, 0, 0)
+}
+
+/// The same, started at `now`, with a callback that takes `callback_ms`.
+fn slave_turn_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32, callback_ms: u32) -> (Status, Vec<u8>, Vec<usize>) {
+    assert_eq!(e.serve_start(100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
+    peer.now = now;
+    peer.callback_ms = callback_ms;
     let status = peer.run(e, &mut Echo);
     (status, peer.written, peer.flushes)
 }
@@ -570,4 +583,36 @@ fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_lin
     s.abort();
     let (status, _, flushes) = slave_turn(&mut s, master_bytes(0x51, b"hi"));
     assert_eq!((status, flushes), (Status::Ok, vec![0]));
+}
+
+/// In sync lasts less than one short timeout after the last send or receive: later, the peer
+/// may have given up and sent its packet again, so the phase flushes as the reference does.
+#[test]
+fn in_sync_lasts_less_than_one_short_timeout() {
+    let cmd = || master_bytes(0x51, b"hi");
+    // Slave (short timeout 2 ms): the next turn 1 ms after the last one keeps the pending
+    // COMMAND_HEADER; 2 ms after, it drops input first.
+    let mut e = slave();
+    slave_turn_at(&mut e, cmd(), 100, 0);
+    assert_eq!(slave_turn_at(&mut e, cmd(), 101, 0).2, vec![]);
+    assert_eq!(slave_turn_at(&mut e, cmd(), 103, 0).2, vec![0]);
+    // Phase B after a 1 ms callback: no flush; after a 2 ms one (the master's short timeout
+    // may be over): a flush after the two acks.
+    assert_eq!(slave_turn_at(&mut e, cmd(), 103, 1).2, vec![]);
+    let (status, written, flushes) = slave_turn_at(&mut e, cmd(), 104, 2);
+    assert_eq!((status, flushes), (Status::Ok, vec![8]));
+    assert_eq!(written, slave_bytes(b"hi"));
+    // Master (3 ms): a call 2 ms after the last one does not flush, one 3 ms after does.
+    let mut m = master();
+    master_call_at(&mut m, slave_bytes(b"arg"), 0);
+    assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 2).2, vec![]);
+    assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 5).2, vec![0]);
+    // The window follows the configured short timeout (a slow link), across the u32 wrap.
+    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { short_timeout_ms: 30, ..Config::default() });
+    let start = u32::MAX - 10;
+    slave_turn_at(&mut e, cmd(), start, 0);
+    assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(29), 0).2, vec![]);
+    // Turn 3 at +58 with a 29 ms callback ends at +87; turn 4 starts 30 ms later.
+    assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(58), 29).2, vec![]);
+    assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(87 + 30), 0).2, vec![0]);
 }
