@@ -43,7 +43,7 @@
 //! The engine is generic over the caller's buffer type `B` (`Vec<u8>`, `&mut [u8]`, ...); the C
 //! ABI uses raw pointer buffers. The engine holds the buffers handed to it until the next
 //! operation starts; [`Engine::take_incoming`] / [`Engine::take_outgoing`] give them back for
-//! reuse. Time is a wrapping u32 millisecond counter. The state is 216 bytes on x86-64 (it must
+//! reuse. Time is a wrapping u32 millisecond counter. The state is 224 bytes on x86-64 (it must
 //! fit `OMV_RPC_ENGINE_SIZE`, checked at compile time); there are no statics.
 //!
 //! Reference behaviour (PROTOCOL.md), where the code says it once: short timeouts 3 ms
