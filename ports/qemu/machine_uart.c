@@ -133,6 +133,15 @@ static const mp_rom_map_elem_t machine_uart_locals_dict_table[] = {
 };
 static MP_DEFINE_CONST_DICT(machine_uart_locals_dict, machine_uart_locals_dict_table);
 
+// Whether wait_ms have passed since start: counted in microseconds (ticks_ms would cut a
+// 2 ms wait short by up to 1 ms), in milliseconds for waits too long for the us counter.
+static bool machine_uart_waited(uint32_t start_ms, uint32_t start_us, uint32_t wait_ms) {
+    if (wait_ms >= 60000) {
+        return mp_hal_ticks_ms() - start_ms >= wait_ms;
+    }
+    return mp_hal_ticks_us() - start_us >= wait_ms * 1000u;
+}
+
 // Reads wait up to `timeout` ms for the first byte and `timeout_char` ms for each next
 // one; a read that got nothing is EAGAIN (read() returns None).
 static mp_uint_t machine_uart_read(mp_obj_t self_in, void *buf_in, mp_uint_t size, int *errcode) {
@@ -146,8 +155,9 @@ static mp_uint_t machine_uart_read(mp_obj_t self_in, void *buf_in, mp_uint_t siz
     }
     uint8_t *buf = buf_in;
     mp_uint_t got = 0;
-    uint32_t wait_us = self->timeout * 1000u;
-    uint32_t start = mp_hal_ticks_us();
+    uint32_t wait_ms = self->timeout;
+    uint32_t start_ms = mp_hal_ticks_ms();
+    uint32_t start_us = mp_hal_ticks_us();
     for (;;) {
         size_t n = uart_rx_read(self->id, buf + got, size - got);
         if (n) {
@@ -155,11 +165,12 @@ static mp_uint_t machine_uart_read(mp_obj_t self_in, void *buf_in, mp_uint_t siz
             if (got == size) {
                 return got;
             }
-            wait_us = self->timeout_char * 1000u;
-            start = mp_hal_ticks_us();
+            wait_ms = self->timeout_char;
+            start_ms = mp_hal_ticks_ms();
+            start_us = mp_hal_ticks_us();
             continue;
         }
-        if (mp_hal_ticks_us() - start >= wait_us) {
+        if (machine_uart_waited(start_ms, start_us, wait_ms)) {
             break;
         }
         mp_event_wait_ms(1);
