@@ -3,7 +3,7 @@
 #   make unix        -> build/unix/rpc.mpy, build/unix/mutex.mpy
 #                       (MICROPYPATH=build/unix .venv/bin/micropython script.py can import both)
 #   make natmod-arm  -> build/natmod-arm/rpc.mpy, build/natmod-arm/mutex.mpy
-#   make unix-smoke  -> tests/unix/test_smoke_glue.py
+#   make unix-smoke  -> both builds, then tests/unix/test_smoke_glue.py
 
 UNIX_DIR := build/unix
 NATMOD_ARM_DIR := build/natmod-arm
@@ -19,7 +19,8 @@ natmod-arm: deps-apt deps-rust deps-mpy deps-py
 	$(MAKE) -C mp_glue --no-print-directory natmod ARCH=armv7emsp OUT=$(abspath $(NATMOD_ARM_DIR)) \
 	    BUILD=$(abspath build/natmod-armv7emsp) MPY_DIR=$(MPY_DIR) PYTHON=$(PYTHON)
 
-unix-smoke: unix
+# natmod-arm too: that mpy_ld.py still links the Cortex-M module is checked on every run.
+unix-smoke: unix natmod-arm
 	$(VENV)/bin/pytest -q tests/unix/test_smoke_glue.py
 
 TEST_TARGETS += unix-smoke
