@@ -69,8 +69,10 @@ static bool rpc_network_accept(rpc_network_transport_t *self, uint32_t timeout_m
     return n >= 1 && rpc_network_adopt_tcp(self, items[0]);
 }
 
-/* Slave: connect to the master (same address and port as its UDP socket). */
-static bool rpc_network_connect(rpc_network_transport_t *self) {
+/* Slave: connect to the master (same address and port as its UDP socket), within about
+ * timeout_ms (whole seconds, at least one: a host that does not answer must not hold the
+ * loop for the system's connect timeout). */
+static bool rpc_network_connect(rpc_network_transport_t *self, uint32_t timeout_ms) {
     if (self->master_addr == MP_OBJ_NULL) {
         return false;
     }
@@ -79,6 +81,8 @@ static bool rpc_network_connect(rpc_network_transport_t *self) {
     if (sock == MP_OBJ_NULL) {
         return false;
     }
+    mp_obj_t seconds = MP_OBJ_NEW_SMALL_INT(timeout_ms < 1000 ? 1 : (timeout_ms + 999) / 1000);
+    rpc_try_call_method(sock, MP_QSTR_settimeout, 1, &seconds, NULL);
     if (rpc_try_call_method(sock, MP_QSTR_connect, 1, &self->master_addr, NULL) == MP_OBJ_NULL) {
         rpc_try_call_method(sock, MP_QSTR_close, 0, NULL, NULL);
         return false;
@@ -88,7 +92,7 @@ static bool rpc_network_connect(rpc_network_transport_t *self) {
 
 static rpc_stream_t *rpc_network_tcp(rpc_network_transport_t *self, uint32_t timeout_ms) {
     if (self->tcp.obj == MP_OBJ_NULL) {
-        bool ok = self->is_master ? rpc_network_accept(self, timeout_ms) : rpc_network_connect(self);
+        bool ok = self->is_master ? rpc_network_accept(self, timeout_ms) : rpc_network_connect(self, timeout_ms);
         if (!ok) {
             return NULL;
         }
