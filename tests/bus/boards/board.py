@@ -3,7 +3,8 @@
 #   BUS   i2c | spi | can
 #   ROLE  master | slave
 #   IMPL  native (the rpc_<bus>_master/slave classes) | python (pybus.py: get_bytes/put_bytes
-#         overrides) | ref (bench/ref_rpc.py, the pure-Python reference peer)
+#         overrides of our rpc_master/rpc_slave) | ref (pybus.py's bus code on
+#         bench/ref_rpc.py, the independent pure-Python reference peer)
 #   PLAN  (master) JSON list of steps; one JSON line of results is printed per step.
 #   TIMING (optional) "short_ms" for set_timing(short_timeout_ms=...)
 # A slave prints "ready" once its callbacks are registered, then serves forever.
@@ -24,20 +25,25 @@ def pattern(n, seed):
 
 
 def make():
-    if IMPL == "python":
+    if IMPL in ("python", "ref"):
         import pybus
-        return pybus.CLASSES[(BUS, ROLE)]()
-    if IMPL == "ref":
-        import ref_rpc as rpc_module
-    else:
-        import rpc as rpc_module
-    return getattr(rpc_module, "rpc_%s_%s" % (BUS, ROLE))()
+        if IMPL == "ref":
+            import ref_rpc as rpc_module
+        else:
+            import rpc as rpc_module
+        return pybus.classes(rpc_module)[(BUS, ROLE)]()
+    import rpc
+    return getattr(rpc, "rpc_%s_%s" % (BUS, ROLE))()
 
 
 def timing(obj):
     short = os.getenv("TIMING")
-    if short:
+    if not short:
+        return
+    if hasattr(obj, "set_timing"):
         obj.set_timing(short_timeout_ms=int(short))
+    else:  # bench/ref_rpc.py: the first short timeout is a class attribute
+        obj._short_timeout_start = int(short)
 
 
 class StopStream(Exception):
