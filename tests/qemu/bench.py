@@ -99,12 +99,14 @@ def call_bench(cam, slave_source, label):
     cam.exec_start(slave_source + CALL_BENCH_CAM)
     cam.wait_for_output("READY")
     results = {}
+    failures = []
     try:
         def call(name, data=b"", timeout=20000):
             for _ in range(5):
                 r = host.call(name, data, send_timeout=timeout, recv_timeout=timeout)
                 if r is not None:
                     return bytes(r)
+                failures.append("%s: %s" % (name, getattr(host, "last_error", None)))
             raise RuntimeError("%s: %s did not answer" % (label, name))
 
         def bracket(name=None, data=b""):
@@ -124,6 +126,9 @@ def call_bench(cam, slave_source, label):
             results[case] = spent[0]
             print("  %-10s %-15s %11.0f instructions/call (median %.0f; %d calls, %.1f s)"
                   % (label, case, spent[0], spent[len(spent) // 2], n_calls, time.monotonic() - t))
+            for failure in failures:
+                print("    (a call failed and was repeated: %s)" % failure)
+            del failures[:]
     finally:
         cam.interrupt()
         host.close()
