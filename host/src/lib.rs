@@ -267,7 +267,7 @@ impl Session {
             // wait or not at all. The slave waits as the reference does (the long timeout):
             // any packet the master sends meanwhile ends the wait anyway.
             let first = match self.role {
-                Role::Master => (reply + after_send).min(total),
+                Role::Master => (self.link.patient_reply_ms() + after_send).min(total),
                 Role::Slave => total,
             };
             let gap = self.link.gap_ms();
@@ -275,9 +275,11 @@ impl Session {
         } else {
             // A slave loses nothing by waiting longer for the master's next packet: a new
             // attempt of the master's ends the wait (a packet it did not expect).
-            let reply = match self.role {
-                Role::Master => reply,
-                Role::Slave => 2.0 * reply,
+            let reply = match (self.role, packet) {
+                (Role::Master, Packet::CommandHeader) => reply,
+                (Role::Master, _) => self.link.patient_reply_ms(),
+                (Role::Slave, Packet::CommandHeader) => 2.0 * reply,
+                (Role::Slave, _) => (2.0 * reply).max(self.link.patient_reply_ms()),
             };
             let t = engine.max(reply + after_send).min(cap).max(engine);
             (t.ceil() as u32, None, t.ceil() as u32)

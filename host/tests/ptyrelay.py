@@ -28,7 +28,10 @@ def open_pty():
 
 
 class Direction:
-    def __init__(self, src, dst, latency, jitter, loss, timer, rng):
+    trace = None
+
+    def __init__(self, src, dst, latency, jitter, loss, timer, rng, name=""):
+        self.name = name
         self.src, self.dst = src, dst
         self.latency, self.jitter, self.loss, self.timer = latency, jitter, loss, timer
         self.rng = rng
@@ -52,6 +55,8 @@ class Direction:
             data = bytes(kept)
         if not data:
             return
+        if Direction.trace:
+            Direction.trace.write("%.6f %s %s\n" % (now, self.name, data.hex()))
         due = now + self.latency + (self.rng.uniform(0, self.jitter) if self.jitter else 0.0)
         if self.timer:
             due = (int(due / self.timer) + 1) * self.timer
@@ -85,15 +90,18 @@ def main():
     ap.add_argument("--latency-timer-ms", type=float, default=0.0,
                     help="cam-to-host bytes wait for the next tick of this timer")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--trace", help="log every chunk read (time, direction, hex) to this file")
     a = ap.parse_args()
     rng = random.Random(a.seed)
+    if a.trace:
+        Direction.trace = open(a.trace, "w")
     host_m, host_s, host_path = open_pty()
     cam_m, cam_s, cam_path = open_pty()
     print("HOST", host_path)
     print("CAM", cam_path, flush=True)
-    to_cam = Direction(host_m, cam_m, a.latency_ms / 1e3, a.jitter_ms / 1e3, a.loss, 0.0, rng)
+    to_cam = Direction(host_m, cam_m, a.latency_ms / 1e3, a.jitter_ms / 1e3, a.loss, 0.0, rng, ">cam")
     to_host = Direction(cam_m, host_m, a.latency_ms / 1e3, a.jitter_ms / 1e3, a.loss,
-                        a.latency_timer_ms / 1e3, rng)
+                        a.latency_timer_ms / 1e3, rng, "<cam")
     running = [True]
     signal.signal(signal.SIGTERM, lambda *_: running.__setitem__(0, False))
     poller = select.poll()

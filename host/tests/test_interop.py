@@ -179,3 +179,22 @@ def test_bad_line_against_the_project_cam(relay, cam, capsys):
     assert ok >= calls * 0.8, stats
     assert good >= 3
     assert ref_ok <= 1 and ref_py_ok <= 3
+
+
+def test_clean_line_soak_at_default_timeouts(relay, cam, capsys):
+    """1000 calls and 100 64 KiB results at the default 1000 ms phases over the pty line: a
+    PC's stalls must not cost calls (patient waits for the replies that move the cam on,
+    data already in the buffer counts after a deadline)."""
+    line = relay()
+    cam("cam_slave.py", "serial", line.cam, interpreter=MICROPYTHON, env=ENV)
+    with rpc.rpc_usb_vcp_master(line.host) as m:
+        t = time.monotonic()
+        ok, wrong = run_calls(m, 1000, size=16)
+        dt = time.monotonic() - t
+        big = sum(m.call("blob", struct.pack("<I", 65536)) is not None for _ in range(100))
+        stats = m.stats()
+    with capsys.disabled():
+        print("\n[host] clean pty line, default timeouts: %d/1000 calls ok (%.0f calls/s), "
+              "%d/100 64 KiB results, %d retries" % (ok, 1000 / dt, big, stats["retries"]))
+    assert wrong == 0
+    assert ok >= 998 and big >= 99, stats

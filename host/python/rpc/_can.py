@@ -50,10 +50,7 @@ class _CanLink(NativeTransport):
         view = memoryview(buff)
         n = len(view)
         for i in range(0, n, FRAME_BYTES):
-            left = deadlines.remaining(i)
-            if left <= 0:
-                return False
-            msg = self._bus.recv(timeout=left)
+            msg = self._bus.recv(timeout=max(deadlines.remaining(i), 0))
             if msg is None:
                 return False
             expected = min(n - i, FRAME_BYTES)

@@ -88,10 +88,9 @@ class _NetworkLink(NativeTransport):
         view = memoryview(buff)
         got = 0
         while got < len(view):
-            left = deadlines.remaining(got)
-            if left <= 0:
-                return False
-            sock = self._tcp_ready(max(left, 0) * 1000.0)
+            left = max(deadlines.remaining(got), 0)
+            sock = self._tcp_ready(left * 1000.0)
+            # Past the deadline, what is already there still counts.
             if not wait_readable(sock.fileno(), left):
                 return False
             try:
@@ -129,8 +128,7 @@ class _NetworkLink(NativeTransport):
         view = memoryview(buff)
         got = 0
         while got < len(view):
-            left = deadlines.remaining(got)
-            if left <= 0 or not wait_readable(self._udp.fileno(), left):
+            if not wait_readable(self._udp.fileno(), max(deadlines.remaining(got), 0)):
                 return False
             try:
                 n, addr = self._udp.recvfrom_into(view[got:])

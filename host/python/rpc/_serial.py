@@ -91,10 +91,7 @@ class _SerialLink(NativeTransport):
         view = memoryview(buff)
         got = 0
         while got < len(view):
-            left = deadlines.remaining(got)
-            if left <= 0:
-                return False
-            ser.timeout = left
+            ser.timeout = max(deadlines.remaining(got), 0)
             chunk = ser.read(len(view) - got)
             if not chunk:
                 return False

@@ -105,8 +105,9 @@ def read_fd(fd, buff, deadlines):
     n = len(view)
     got = 0
     while got < n:
-        left = deadlines.remaining(got)
-        if left <= 0 or not wait_readable(fd, left):
+        # Past the deadline, what is already there still counts (the process may have been
+        # descheduled while the packet arrived in time).
+        if not wait_readable(fd, max(deadlines.remaining(got), 0)):
             return False
         try:
             chunk = os.read(fd, n - got)
