@@ -364,3 +364,18 @@ def test_a_rebooted_slave_is_found_again(port, serve):
     assert ok >= 4, master.last_error
     t2.stop()
     master.close()
+
+
+def test_a_slave_loop_in_a_daemon_thread_ends_cleanly_at_exit(port):
+    script = (
+        "import threading, time, rpc\n"
+        "s = rpc.rpc_network_slave(my_ip='127.0.0.2', port=%d)\n"
+        "threading.Thread(target=s.loop, daemon=True).start()\n"
+        "time.sleep(0.3)\n"
+        "print('exiting')\n" % port)
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0 and r.stdout.strip() == "exiting", r.stderr
+    assert "FATAL" not in r.stderr

@@ -7,11 +7,27 @@ engine a transport: `get_bytes`/`put_bytes`/`_flush` (and `_stream_get_bytes`/
 documents.
 """
 
+import atexit
 import logging
+import threading
+import weakref
 
 from . import _engine
 
 log = logging.getLogger("rpc")
+
+# Slaves whose loop() runs, so that the interpreter can stop them before it exits: a loop in
+# a daemon thread that is still inside the engine when the interpreter finalizes would be
+# killed in the middle of a native frame (CPython ends such threads with a forced unwind).
+_running_loops = weakref.WeakKeyDictionary()
+
+
+@atexit.register
+def _stop_running_loops():
+    for slave, thread in list(_running_loops.items()):
+        slave.stop()
+        if thread is not threading.current_thread():
+            thread.join(5.0)
 
 
 class RpcError(OSError):
@@ -213,5 +229,9 @@ class rpc_slave(rpc):
     def loop(self, recv_timeout=1000, send_timeout=1000):
         """Serve commands forever (until stop()); an exception in a callback propagates."""
         self.__stop = False
-        while not self.__stop:
-            self.loop_once(recv_timeout, send_timeout)
+        _running_loops[self] = threading.current_thread()
+        try:
+            while not self.__stop:
+                self.loop_once(recv_timeout, send_timeout)
+        finally:
+            _running_loops.pop(self, None)
