@@ -93,10 +93,10 @@ class Relay:
 def relay():
     made = []
 
-    def make(latency_ms=0, jitter_ms=0, loss=0.0, latency_timer_ms=0, seed=1):
+    def make(latency_ms=0, jitter_ms=0, loss=0.0, latency_timer_ms=0, seed=1, cam_path=None):
         r = Relay("--latency-ms", str(latency_ms), "--jitter-ms", str(jitter_ms),
                   "--loss", str(loss), "--latency-timer-ms", str(latency_timer_ms),
-                  "--seed", str(seed))
+                  "--seed", str(seed), *(("--cam-path", cam_path) if cam_path else ()))
         made.append(r)
         return r
 

@@ -91,12 +91,19 @@ def main():
                     help="cam-to-host bytes wait for the next tick of this timer")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--trace", help="log every chunk read (time, direction, hex) to this file")
+    ap.add_argument("--cam-path", help="relay to this existing tty (e.g. the virtual cam's "
+                    "UART3 pty) instead of making a pty for the cam")
     a = ap.parse_args()
     rng = random.Random(a.seed)
     if a.trace:
         Direction.trace = open(a.trace, "w")
     host_m, host_s, host_path = open_pty()
-    cam_m, cam_s, cam_path = open_pty()
+    if a.cam_path:
+        cam_m = os.open(a.cam_path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        tty.setraw(cam_m)
+        cam_s, cam_path = None, a.cam_path
+    else:
+        cam_m, cam_s, cam_path = open_pty()
     print("HOST", host_path)
     print("CAM", cam_path, flush=True)
     to_cam = Direction(host_m, cam_m, a.latency_ms / 1e3, a.jitter_ms / 1e3, a.loss, 0.0, rng, ">cam")
@@ -127,7 +134,8 @@ def main():
         to_host.give(now)
     print("STATS", to_cam.relayed + to_host.relayed, to_cam.dropped + to_host.dropped, flush=True)
     for fd in (host_m, host_s, cam_m, cam_s):
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import struct
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
-args = sys.argv[1:]
+args = sys.argv[1:] if len(sys.argv) > 1 else ["preset"]
 if "ref" in args:
     import ref_rpc as rpc  # bench/ref_rpc.py, the independent peer
 else:
@@ -22,7 +22,13 @@ def open_line(where):
     return open(where, "r+b")
 
 
-if args[0] == "net":
+try:
+    interface  # set in front of this script, with `calls` (the virtual cam, UART3)
+except NameError:
+    interface = None
+if interface is not None:
+    pass
+elif args[0] == "net":
     interface = rpc.rpc_network_master(args[2], my_ip=args[1], port=int(args[3]))
     calls = int(args[4])
 elif MICROPYTHON or "ref" in args:

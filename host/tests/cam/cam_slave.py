@@ -9,7 +9,7 @@ import struct
 import sys
 
 MICROPYTHON = sys.implementation.name == "micropython"
-args = sys.argv[1:]
+args = sys.argv[1:] if len(sys.argv) > 1 else ["preset"]
 if "ref" in args:
     import ref_rpc as rpc  # bench/ref_rpc.py, the independent peer
 else:
@@ -25,7 +25,13 @@ def open_line(where):
     return open(where, "r+b")
 
 
-if args[0] == "net":
+try:
+    interface  # set in front of this script (the virtual cam: rpc_uart_slave on UART3)
+except NameError:
+    interface = None
+if interface is not None:
+    pass
+elif args[0] == "net":
     interface = rpc.rpc_network_slave(my_ip=args[1], port=int(args[2]))
 elif MICROPYTHON or "ref" in args:
     interface = rpc.rpc_stream_slave(open_line(args[1]))
