@@ -2,6 +2,7 @@
 #ifndef QEMU_BOARD_H
 #define QEMU_BOARD_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 // The CPU and SysTick clock of QEMU's MPS2 model.
@@ -21,6 +22,7 @@
 #define SCB_AIRCR  REG32(0xE000ED0C)
 #define SCB_CPACR  REG32(0xE000ED88)
 #define SCB_ICSR_PENDSTSET (1u << 26)
+#define SCB_ICSR_ISRPENDING (1u << 22)
 
 static inline void board_irq_enable(unsigned irq) {
     NVIC_ISER(irq / 32) = 1u << (irq % 32);
@@ -38,6 +40,9 @@ uint32_t board_ticks_ms(void);
 uint64_t board_time_ns(void);
 // Emulated nanoseconds spent in qemu_idle() (asleep, waiting for an interrupt).
 uint64_t board_idle_ns(void);
+// Wait for interrupts by polling instead of WFI (for exact instruction counts; the host
+// core then stays busy while the board waits).
+void board_set_idle_spin(bool spin);
 
 // End QEMU with an exit code (semihosting SYS_EXIT; QEMU needs -semihosting). Returns
 // when semihosting is not enabled.

@@ -30,6 +30,14 @@ static mp_obj_t qemu_busy_ns(void) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_0(qemu_busy_ns_obj, qemu_busy_ns);
 
+// idle_spin(True): wait for interrupts by polling, not WFI, so that under -icount
+// time_ns() - idle_ns() counts instructions exactly (costs a host core while waiting).
+static mp_obj_t qemu_idle_spin(mp_obj_t spin_in) {
+    board_set_idle_spin(mp_obj_is_true(spin_in));
+    return mp_const_none;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(qemu_idle_spin_obj, qemu_idle_spin);
+
 #if QEMU_WITH_ENGINE
 #include "omv_rpc.h"
 
@@ -55,6 +63,7 @@ static const mp_rom_map_elem_t qemu_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_time_ns), MP_ROM_PTR(&qemu_time_ns_obj) },
     { MP_ROM_QSTR(MP_QSTR_idle_ns), MP_ROM_PTR(&qemu_idle_ns_obj) },
     { MP_ROM_QSTR(MP_QSTR_busy_ns), MP_ROM_PTR(&qemu_busy_ns_obj) },
+    { MP_ROM_QSTR(MP_QSTR_idle_spin), MP_ROM_PTR(&qemu_idle_spin_obj) },
     #if QEMU_WITH_ENGINE
     { MP_ROM_QSTR(MP_QSTR_bench_crc), MP_ROM_PTR(&qemu_bench_crc_obj) },
     #endif

@@ -57,12 +57,30 @@ uint64_t board_idle_ns(void) {
     return ns;
 }
 
+static bool idle_spin;
+
+void board_set_idle_spin(bool spin) {
+    idle_spin = spin;
+}
+
 void qemu_idle(void) {
     // Interrupts stay masked across the measurement so that the handler that wakes us
     // runs after it, and counts as busy time. WFI still wakes on a pending interrupt.
     uint32_t state = qemu_irq_disable();
     uint64_t start = board_time_ns();
-    __asm volatile ("wfi");
+    if (idle_spin) {
+        // Wait by polling for a pending interrupt instead: under -icount the emulated time
+        // then counts exactly the instructions run, where a WFI lets QEMU add the real time
+        // slept at a moment of its choosing, sometimes after we looked.
+        // The pause between looks keeps QEMU's slow register accesses from holding the
+        // emulated clock back; its instructions are idle time like the rest of the wait.
+        while (!(SCB_ICSR & (SCB_ICSR_ISRPENDING | SCB_ICSR_PENDSTSET))) {
+            for (volatile uint32_t i = 0; i < 256; ++i) {
+            }
+        }
+    } else {
+        __asm volatile ("wfi");
+    }
     idle_ns += board_time_ns() - start;
     qemu_irq_restore(state);
 }

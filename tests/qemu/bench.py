@@ -2,8 +2,10 @@
 instruction, against the pure-Python reference (bench/ref_rpc.py) on the same image.
 
 QEMU runs with -icount shift=0: every instruction takes 1 ns of emulated time, so
-qemu.busy_ns() (emulated time minus the time spent asleep in WFI) counts the instructions
-the cam ran, interrupt handlers included. Prints:
+qemu.busy_ns() (emulated time minus the time spent waiting for an interrupt) counts the
+instructions the cam ran, interrupt handlers included. The cam waits by polling
+(qemu.idle_spin(True)) rather than in WFI, after which QEMU would add the real time slept
+at a moment of its choosing. Prints:
   - instructions per CRC byte (the engine's omv_rpc_bench_crc hook; the reference's crc);
   - instructions per call on the cam as slave for 0 B, 1 KiB and 64 KiB each way;
   - the image's size and the module's share of flash and RAM (from the linker map).
@@ -28,6 +30,7 @@ CRC_BUF = 65536
 # the reference's) on UART3. bench_mark/bench_report bracket one call with busy_ns().
 CALL_BENCH_CAM = r"""
 import gc, qemu, struct, time
+qemu.idle_spin(True)
 _mark = [0]
 PATTERN = bytes(i * 7 & 0xFF for i in range(65536))
 def bench_mark(data):
@@ -92,9 +95,8 @@ print(spent / len(buf), hex(ref_crc16(b'123456789')))
 
 
 def call_bench(cam, slave_source, label):
-    """Instructions the cam (slave) runs per call, for each case: the minimum over several
-    calls (with -icount, idle time that QEMU accounts late shows up as extra busy time, never
-    as less), and the median."""
+    """Instructions the cam (slave) runs per call, for each case: the minimum and the median
+    over several calls (they differ by the retries a call needed, if any)."""
     host = peer.master(cam.uart3_path, "host")
     cam.exec_start(slave_source + CALL_BENCH_CAM)
     cam.wait_for_output("READY")
