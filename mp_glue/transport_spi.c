@@ -27,6 +27,9 @@
 #define RPC_SPI_MAX_TRANSFER 65535u
 #define RPC_SPI_LEAD_US 100u
 #define RPC_SPI_MAX_LEAD_US 2000u
+/* A stream ack is sent right after the reader's callback, while the writer is only switching
+ * from sending its frame to receiving the ack; an ack it does not hear ends the stream. */
+#define RPC_SPI_ACK_LEAD_US 1000u
 #define RPC_SPI_BITS_PER_BYTE 8u
 /* The slave does not know the master's clock: it assumes the documented default. */
 #define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
@@ -57,7 +60,7 @@ static void rpc_spi_cs(rpc_spi_transport_t *t, int level) {
 
 /* One packet: the master frames it with CS; both sides move it in <= 65535-byte pieces. */
 static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, bool write,
-    uint32_t timeout_ms) {
+    uint32_t timeout_ms, uint32_t lead_us) {
     bool ok = true;
     size_t offset = 0;
     if (t->master) {
@@ -66,7 +69,7 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
     while (ok && offset < len) {
         size_t chunk = len - offset < RPC_SPI_MAX_TRANSFER ? len - offset : RPC_SPI_MAX_TRANSFER;
         if (t->master) {
-            rpc_bus_delay_us(t->sleep_us, t->lead_us);
+            rpc_bus_delay_us(t->sleep_us, lead_us);
         }
         rpc_memoryview_set(t->view, buf, offset, chunk, !write);
         const rpc_bus_method_t *method = write ? &t->write : &t->read;
@@ -101,10 +104,13 @@ static uint32_t rpc_spi_budget(rpc_spi_transport_t *t, size_t len, uint32_t time
 
 static int rpc_spi_send(rpc_transport_t *self, const uint8_t *data, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
-    (void)packet;
     rpc_spi_transport_t *t = (rpc_spi_transport_t *)self;
     /* The master cannot tell whether the slave heard: one transfer, as on the wire. */
-    if (!rpc_spi_transfer(t, (uint8_t *)data, len, true, rpc_spi_budget(t, len, timeout_ms))) {
+    uint32_t lead_us = t->lead_us;
+    if (packet == OMV_RPC_PACKET_STREAM_ACK && lead_us < RPC_SPI_ACK_LEAD_US) {
+        lead_us = RPC_SPI_ACK_LEAD_US;
+    }
+    if (!rpc_spi_transfer(t, (uint8_t *)data, len, true, rpc_spi_budget(t, len, timeout_ms), lead_us)) {
         return OMV_RPC_IO_TIMEOUT;
     }
     *done = len;
@@ -148,7 +154,7 @@ static void rpc_spi_realign(rpc_spi_transport_t *t, uint8_t *buf, size_t len, ui
         return;
     }
     memmove(buf, buf + late, len - late);
-    rpc_spi_transfer(t, buf + len - late, late, false, timeout_ms);
+    rpc_spi_transfer(t, buf + len - late, late, false, timeout_ms, t->lead_us);
 }
 
 static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t *done,
@@ -161,7 +167,7 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
     uint32_t window = t->master ? rpc_bus_retry_window(packet, timeout_ms) : budget;
     for (;;) {
         uint32_t left = rpc_time_left(start, budget);
-        if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1)) {
+        if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1, t->lead_us)) {
             return OMV_RPC_IO_TIMEOUT;
         }
         /* All-equal bytes cannot be a packet (no magic has two equal bytes). On the master

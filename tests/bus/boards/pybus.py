@@ -26,8 +26,16 @@ def _not_ready(buf):
     return True
 
 
-def _retry(attempt, timeout_ms):
-    """attempt() until it returns something other than None, within timeout_ms."""
+# How long a not-ready slave is polled within a call: one that is late gets in; one that gave
+# up the phase never will, and only the protocol's next attempt brings both back in step.
+NOT_READY_MS = 50
+
+
+def _retry(attempt, timeout_ms, streaming=False):
+    """attempt() until it returns something other than None, within timeout_ms (at most
+    NOT_READY_MS outside streams, whose waits cover the peer's callback)."""
+    if not streaming and timeout_ms > NOT_READY_MS:
+        timeout_ms = NOT_READY_MS
     start = time.ticks_ms()
     while True:
         result = attempt()
@@ -62,10 +70,11 @@ def classes(rpc_module):
                 return None
 
         def get_bytes(self, buff, timeout_ms):
-            return _retry(lambda: self._read(buff), timeout_ms)
+            return _retry(lambda: self._read(buff), timeout_ms, getattr(self, "_streaming", False))
 
         def put_bytes(self, data, timeout_ms):
-            return _retry(lambda: self._write(data), timeout_ms) is not None
+            return _retry(lambda: self._write(data), timeout_ms,
+                          getattr(self, "_streaming", False)) is not None
 
     class I2CSlave(rpc_slave):
         def __init__(self):
@@ -111,7 +120,7 @@ def classes(rpc_module):
                 self._transfer(buff, True)
                 return None if _not_ready(buff) else buff
 
-            return _retry(read, timeout_ms)
+            return _retry(read, timeout_ms, getattr(self, "_streaming", False))
 
         def put_bytes(self, data, timeout_ms):
             self._transfer(data, False)
