@@ -194,6 +194,8 @@ pub struct Session {
     phase_deadline: Option<Instant>,
     phase_two_timeout_ms: u32,
     in_phase_two: bool,
+    /// Length of the current phase (ms).
+    phase_ms: u32,
     /// The result of the last call (master) until Python takes it.
     last_call_ok: bool,
 }
@@ -256,7 +258,11 @@ impl Session {
         if !self.adaptive || is_stream(packet) {
             return (engine_ms, None, engine_ms);
         }
-        let reply = self.link.reply_ms();
+        // At least three attempts fit in a phase, whatever was measured: one late reply
+        // must not use up the phase.
+        let third = f64::from(self.phase_ms) / 3.0;
+        let reply = self.link.reply_ms().min(third);
+        let patient = self.link.patient_reply_ms().min(third);
         let after_send = self.last_send.map_or(0.0, |(_, n)| self.link.wire_ms(n));
         let engine = f64::from(engine_ms);
         // Never past the phase's end by more than the engine itself would go.
@@ -267,7 +273,7 @@ impl Session {
             // wait or not at all. The slave waits as the reference does (the long timeout):
             // any packet the master sends meanwhile ends the wait anyway.
             let first = match self.role {
-                Role::Master => (self.link.patient_reply_ms() + after_send).min(total),
+                Role::Master => (patient + after_send).min(total),
                 Role::Slave => total,
             };
             let gap = self.link.gap_ms();
@@ -277,9 +283,9 @@ impl Session {
             // attempt of the master's ends the wait (a packet it did not expect).
             let reply = match (self.role, packet) {
                 (Role::Master, Packet::CommandHeader) => reply,
-                (Role::Master, _) => self.link.patient_reply_ms(),
-                (Role::Slave, Packet::CommandHeader) => 2.0 * reply,
-                (Role::Slave, _) => (2.0 * reply).max(self.link.patient_reply_ms()),
+                (Role::Master, _) => patient,
+                (Role::Slave, Packet::CommandHeader) => (2.0 * reply).min(third),
+                (Role::Slave, _) => (2.0 * reply).max(patient).min(third),
             };
             let t = engine.max(reply + after_send).min(cap).max(engine);
             (t.ceil() as u32, None, t.ceil() as u32)
@@ -300,6 +306,7 @@ impl Session {
     }
 
     fn begin(&mut self, first_phase_ms: Option<u32>, second_phase_ms: u32) {
+        self.phase_ms = first_phase_ms.unwrap_or(u32::MAX);
         self.last_send = None;
         self.result_data_request_sent = false;
         self.in_phase_two = false;
@@ -311,6 +318,7 @@ impl Session {
     fn enter_phase_two(&mut self) {
         if !self.in_phase_two {
             self.in_phase_two = true;
+            self.phase_ms = self.phase_two_timeout_ms;
             self.phase_deadline =
                 Some(Instant::now() + Duration::from_millis(u64::from(self.phase_two_timeout_ms)));
         }
@@ -334,8 +342,23 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
         match action {
             Action::Done(status) => return Ok(status),
             Action::Flush => {
+                // The engine flushes before a retry or after a failure: replies to the attempt
+                // given up on may still be on their way. The package's transports then drop
+                // input until the link has been quiet a while (a user's transport just flushes).
+                // Only the master: a slave that waited for quiet would eat the master's
+                // next request.
+                let quiet = {
+                    let s = slf.borrow();
+                    (s.adaptive && s.role == Role::Master).then(|| s.link.quiet_ms())
+                };
+                let r = match quiet {
+                    Some(q) if transport.hasattr("_flush_quiet")? => {
+                        transport.call_method1("_flush_quiet", (q, 4.0 * q))
+                    }
+                    _ => transport.call_method0("_flush"),
+                };
                 // A flush failure is a broken transport: the next send or receive says so.
-                io_status(py, transport.call_method0("_flush"))?;
+                io_status(py, r)?;
                 let mut s = slf.borrow_mut();
                 s.last_send = None;
                 s.result_data_request_sent = false;
@@ -530,6 +553,7 @@ impl Session {
             phase_deadline: None,
             phase_two_timeout_ms: 0,
             in_phase_two: false,
+            phase_ms: u32::MAX,
             last_call_ok: false,
         }
     }

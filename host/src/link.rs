@@ -12,9 +12,11 @@ use std::time::Duration;
 
 /// Added to every reply wait: the scheduler of a loaded PC.
 const MARGIN_MS: f64 = 3.0;
-/// Before the first measurement: room for a 16 ms USB latency timer both ways.
-const INITIAL_SRTT_MS: f64 = 10.0;
-const INITIAL_RTTVAR_MS: f64 = 5.0;
+/// Before the first measurement: room for a 16 ms USB latency timer and a slow link both
+/// ways. A first wait that is too short has the peer answer two requests, and the second
+/// answer is taken for the reply to the next packet.
+const INITIAL_SRTT_MS: f64 = 30.0;
+const INITIAL_RTTVAR_MS: f64 = 15.0;
 /// Reply waits back off (x2) after each reply that did not come, up to this factor.
 const MAX_BACKOFF: u32 = 8;
 /// No reply wait longer than this, whatever was measured.
@@ -128,6 +130,12 @@ impl Link {
         self.reply_ms().max(PATIENT_MS)
     }
 
+    /// How long the link must be quiet before a retry: stragglers of the attempt given up
+    /// on come within about one round trip's spread.
+    pub fn quiet_ms(&self) -> f64 {
+        (self.srtt_ms / 2.0 + 2.0 * self.rttvar_ms).clamp(1.0, 50.0)
+    }
+
     /// The longest pause allowed between two bytes of a data packet once it started.
     pub fn gap_ms(&self) -> f64 {
         self.reply_ms().max(MIN_GAP_MS)
@@ -157,7 +165,7 @@ mod tests {
     #[test]
     fn first_sample_replaces_the_guess_and_waits_follow_the_link() {
         let mut link = Link::default();
-        assert!(link.reply_ms() > 30.0, "before any sample the wait covers a 16 ms latency timer");
+        assert!(link.reply_ms() > 60.0, "before any sample the wait covers a 16 ms latency timer");
         link.rtt_sample(Duration::from_micros(300), 4);
         assert!(link.reply_ms() < 5.0, "loopback: {}", link.reply_ms());
         for _ in 0..50 {

@@ -74,6 +74,9 @@ class _CanLink(NativeTransport):
             except self._can.CanError as e:
                 raise ConnectionError(str(e)) from e
 
+    def _wait_input(self, timeout_s):
+        return self._bus.recv(timeout=max(timeout_s, 0)) is not None
+
     def _drop_input(self):
         while self._bus.recv(timeout=0) is not None:
             pass

@@ -7,10 +7,11 @@ A cam that reboots opens a new TCP connection: the master takes the newest one i
 
 import errno
 import logging
+import select
 import socket
 
 from ._base import rpc_master, rpc_slave
-from ._transport import Deadlines, NativeTransport, wait_readable
+from ._transport import NativeTransport, wait_readable
 
 log = logging.getLogger("rpc")
 
@@ -171,6 +172,11 @@ class _NetworkLink(NativeTransport):
             self._tcp_write(data, timeout_ms)
         else:
             self._udp_write(data, timeout_ms)
+
+    def _wait_input(self, timeout_s):
+        fds = [self._udp.fileno()] + ([self._tcp.fileno()] if self._tcp is not None else [])
+        ready, _, _ = select.select(fds, [], [], max(timeout_s, 0))
+        return bool(ready)
 
     def _drop_input(self):
         _drain(self._udp)

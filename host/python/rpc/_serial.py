@@ -6,7 +6,7 @@ import os
 import time
 
 from ._base import rpc_master, rpc_slave
-from ._transport import Deadlines, NativeTransport, read_fd, write_fd
+from ._transport import NativeTransport, read_fd, wait_readable, write_fd
 
 log = logging.getLogger("rpc")
 
@@ -115,6 +115,14 @@ class _SerialLink(NativeTransport):
         except (OSError, self._serial_module.SerialException) as e:
             self._lost(e)
             raise ConnectionError(str(e)) from e
+
+    def _wait_input(self, timeout_s):
+        if self._ser is None:
+            return False
+        if self._fd is not None:
+            return wait_readable(self._fd, timeout_s)
+        time.sleep(timeout_s)
+        return bool(self._ser.in_waiting)
 
     def _drop_input(self):
         try:

@@ -71,7 +71,7 @@ class NativeTransport:
         self.__own_stream_get = t._stream_get_bytes is cls._stream_get_bytes
 
     # To be provided: _read(buff, deadlines, stream) -> bool, _write(data, timeout_ms, stream),
-    # _drop_input().
+    # _drop_input(), _wait_input(timeout_s) -> bool (input arrived; it may consume it).
 
     def _recv(self, buff, first_ms, gap_ms, total_ms):
         if not self.__own_get:
@@ -96,6 +96,18 @@ class NativeTransport:
 
     def _flush(self):
         self._drop_input()
+
+    def _flush_quiet(self, quiet_ms, max_ms):
+        """Drop input until none has come for `quiet_ms` (at most `max_ms`): a reply to an
+        attempt given up on may still be on its way, and taken for the next one's it would
+        put the two sides out of step."""
+        if type(self)._flush is not NativeTransport._flush:
+            self._flush()  # a subclass's own flush: it knows its transport
+            return
+        deadline = time.monotonic() + max_ms / 1000.0
+        self._drop_input()
+        while time.monotonic() < deadline and self._wait_input(quiet_ms / 1000.0):
+            self._drop_input()
 
 
 def read_fd(fd, buff, deadlines):
