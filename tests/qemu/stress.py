@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--spin", action="store_true")
     parser.add_argument("--timeout", type=int, default=5000, help="send and recv timeout, ms")
     parser.add_argument("--pause", type=float, default=0, help="ms between calls")
+    parser.add_argument("--log", default="build/qemu/uart3.log",
+                        help="QEMU's record of the cam's UART3 output (shown for a failed call)")
     args = parser.parse_args()
 
     with open(os.path.join(HERE, "cam", "slave_cam.py")) as f:
@@ -48,7 +50,7 @@ def main():
     if args.spin:
         script = "import qemu\nqemu.idle_spin(True)\n" + script
     failed = 0
-    with VirtualCam(icount=args.icount) as cam:
+    with VirtualCam(icount=args.icount, uart3_log=args.log) as cam:
         host = peer.master(cam.uart3_path, args.peer)
         cam.exec_start(script)
         cam.wait_for_output("READY")
@@ -60,6 +62,7 @@ def main():
         for i in range(args.calls):
             time.sleep(args.pause / 1000)
             t = time.monotonic()
+            logged = os.path.getsize(args.log)
             r = host.call(name, data, send_timeout=args.timeout, recv_timeout=args.timeout)
             if r is None:
                 failed += 1
@@ -68,6 +71,9 @@ def main():
                 print("call %d failed after %.1f s: host %s; cam %s"
                       % (i, time.monotonic() - t, host_error,
                          None if cam_report is None else bytes(cam_report).decode()))
+                with open(args.log, "rb") as f:
+                    f.seek(logged)
+                    print("  the cam sent during that call: %s" % f.read(200).hex(" "))
         print("%d calls, %d failed, %.1f s" % (args.calls, failed, time.monotonic() - start))
         cam.interrupt()
         host.close()

@@ -35,12 +35,17 @@ class CamTimeout(Exception):
     pass
 
 
-def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty", serial=None):
+def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty", serial=None, uart3_log=None):
     """The QEMU command line: UART0 (REPL) on a pty, UART3 on `uart3` (pty, tcp:..., ...);
-    or `serial`, the backends of UART0, UART1, ... in order."""
+    or `serial`, the backends of UART0, UART1, ... in order. uart3_log: a file where QEMU
+    records every byte the cam sends on UART3 (a pty)."""
     serial = serial or ["pty", "null", "null", uart3]
     cmd = [QEMU, "-M", "mps2-an500", "-display", "none", "-monitor", "none",
            "-semihosting", "-kernel", firmware]
+    if uart3_log:
+        # A named pty chardev with a log; QEMU announces it with the label "serial3".
+        cmd += ["-chardev", "pty,id=serial3,logfile=%s,logappend=off" % uart3_log]
+        serial = serial[:3] + ["chardev:serial3"] + serial[4:]
     for backend in serial:
         cmd += ["-serial", backend]
     if icount:
@@ -100,8 +105,9 @@ class _Pty:
 
 
 class VirtualCam:
-    def __init__(self, firmware=FIRMWARE, icount=False, uart3="pty", boot_timeout=15.0, serial=None):
-        self.cmd = qemu_command(firmware, icount, uart3, serial)
+    def __init__(self, firmware=FIRMWARE, icount=False, uart3="pty", boot_timeout=15.0, serial=None,
+                 uart3_log=None):
+        self.cmd = qemu_command(firmware, icount, uart3, serial, uart3_log)
         self.boot_timeout = boot_timeout
         self.proc = None
         self.repl = None
@@ -116,7 +122,8 @@ class VirtualCam:
         atexit.register(self.kill)  # no QEMU left behind, whatever happens to the host side
         ptys = {}
         deadline = time.monotonic() + self.boot_timeout
-        while len(ptys) < self.cmd.count("pty"):
+        expected = self.cmd.count("pty") + sum(a.startswith("pty,") for a in self.cmd)
+        while len(ptys) < expected:
             if time.monotonic() > deadline:
                 self.kill()
                 raise CamTimeout("QEMU did not announce its ptys: %r" % self.qemu_output)
