@@ -91,3 +91,27 @@ def test_bad_line_to_the_virtual_cam(vcam, relay, capsys):
     assert wrong == 0 and ref_wrong == 0
     assert ok >= 24, stats
     assert ref_ok <= 1
+
+
+def test_cli_against_the_virtual_cam(vcam, tmp_path):
+    import subprocess
+
+    run_on_cam(vcam, "cam_slave.py", "interface = rpc.rpc_uart_slave(baudrate=%d)" % BAUD)
+    link = ("--uart", vcam.uart3_path, "--baud", str(BAUD))
+    patient = ("--send-timeout", "3000", "--recv-timeout", "3000", "--tries", "2")
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "rpc", *link, *args], capture_output=True,
+                              text=True, timeout=120)
+
+    r = cli("call", "sized", "--pack", "<II", "4", "12", *patient)
+    assert r.returncode == 0 and r.stdout.strip() == expect.pattern(4, 12).hex(), r.stderr
+    frames = tmp_path / "frames"
+    r = cli("stream", "stream_out", "--pack", "<I", "0", "--out-dir", str(frames), "--count", "15",
+            "--suffix", ".bin", "--once", *patient)
+    assert r.returncode == 0 and "fps" in r.stderr, r.stderr
+    got = sorted(frames.iterdir())
+    assert [f.read_bytes() for f in got] == [expect.frame(i) for i in range(15)]
+    r = cli("measure", "--name", "echo", "--size", "64", "--count", "20")
+    assert r.returncode == 0 and "calls/s" in r.stdout, r.stdout + r.stderr
+    vcam.interrupt()
