@@ -196,6 +196,11 @@ pub struct Session {
     in_phase_two: bool,
     /// Length of the current phase (ms).
     phase_ms: u32,
+    /// cancel() was called: the running operation ends at its next step.
+    cancel_requested: bool,
+    /// The last operation ended by cancel().
+    #[pyo3(get)]
+    cancelled: bool,
     /// The result of the last call (master) until Python takes it.
     last_call_ok: bool,
 }
@@ -306,6 +311,8 @@ impl Session {
     }
 
     fn begin(&mut self, first_phase_ms: Option<u32>, second_phase_ms: u32) {
+        self.cancel_requested = false;
+        self.cancelled = false;
         self.phase_ms = first_phase_ms.unwrap_or(u32::MAX);
         self.last_send = None;
         self.result_data_request_sent = false;
@@ -338,6 +345,14 @@ fn drive(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: Hooks<'_
 fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &Hooks<'_, '_>) -> PyResult<Status> {
     let py = slf.py();
     loop {
+        {
+            let mut s = slf.borrow_mut();
+            if s.cancel_requested {
+                s.cancel_requested = false;
+                s.engine.abort();
+                return Ok(Status::Busy);
+            }
+        }
         let action = slf.borrow_mut().next_action();
         match action {
             Action::Done(status) => return Ok(status),
@@ -554,6 +569,8 @@ impl Session {
             phase_two_timeout_ms: 0,
             in_phase_two: false,
             phase_ms: u32::MAX,
+            cancel_requested: false,
+            cancelled: false,
             last_call_ok: false,
         }
     }
@@ -585,6 +602,8 @@ impl Session {
         }
         let status = drive(slf, transport, Hooks::Call)?;
         let mut s = slf.borrow_mut();
+        // drive() says Busy only when cancel() ended the call.
+        s.cancelled = status == Status::Busy;
         s.last_call_ok = status == Status::Ok;
         let out = if status == Status::Ok {
             s.engine.result().map(|r| PyBytes::new(py, r).into_any().unbind())
@@ -669,6 +688,14 @@ impl Session {
         let mut s = slf.borrow_mut();
         s.engine.take_outgoing();
         Ok(status_name(status))
+    }
+
+    /// End the running operation at its next step (from another thread: the call in
+    /// progress returns None, `cancelled` is then True).
+    fn cancel(&mut self) {
+        if self.engine.is_busy() {
+            self.cancel_requested = true;
+        }
     }
 
     /// "<STATUS>: <PACKET> <reason> (<n> attempts)" of the last operation that failed.

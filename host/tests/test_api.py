@@ -379,3 +379,36 @@ def test_a_slave_loop_in_a_daemon_thread_ends_cleanly_at_exit(port):
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=30)
     assert r.returncode == 0 and r.stdout.strip() == "exiting", r.stderr
     assert "FATAL" not in r.stderr
+
+
+def test_call_start_poll_result_cancel(port, serve):
+    import time
+
+    master, slave = pair(port)
+
+    def slow(data):
+        time.sleep(0.3)
+        return b"done"
+
+    slave.register_callback(slow)
+    t = serve(slave)
+    master.call_start("slow")
+    with pytest.raises(RuntimeError):
+        master.call_start("slow")
+    polls = 0
+    while not master.call_poll():
+        polls += 1
+        time.sleep(0.01)
+    assert polls > 5  # it did not block
+    assert bytes(master.call_result()) == b"done"
+    # A call that gets no answer, given up on before its timeouts.
+    t.stop()
+    master.call_start("slow", send_timeout=5000, recv_timeout=5000)
+    time.sleep(0.1)
+    start = time.monotonic()
+    master.call_cancel()
+    assert time.monotonic() - start < 1.0
+    assert master.last_error.startswith("CANCELLED")
+    with pytest.raises(RuntimeError):
+        master.call_poll()
+    master.close()

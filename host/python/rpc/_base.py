@@ -177,10 +177,67 @@ class rpc_master(rpc):
             data = data.encode()  # the desktop examples pass text arguments
         result = self._session.call(self, _engine.name_hash(name), data, send_timeout, recv_timeout)
         if result is None:
+            if self._session.cancelled:
+                self.last_error = "CANCELLED: call_cancel()"
+                return None
             self._failed("call %r" % name.decode(errors="replace"), raise_on_error)
             return None
         self.last_error = None
         return memoryview(result)
+
+    # --- a call that does not block (an extension) ----------------------------------------
+
+    def call_start(self, name, data=bytes(), send_timeout=1000, recv_timeout=1000):
+        """Start a call in the background; call_poll() says when it is done, call_result()
+        gives what call() would have returned, call_cancel() gives up on it."""
+        if getattr(self, "_pending", None) is not None:
+            raise RuntimeError("a call_start() is in progress: finish it with call_result() "
+                               "or call_cancel()")
+        box = {}
+
+        def run():
+            try:
+                box["result"] = self.call(name, data, send_timeout, recv_timeout, False)
+            except BaseException as e:  # noqa: BLE001 - handed to call_result()
+                box["error"] = e
+
+        # Not a daemon: the call ends by itself within its two phase timeouts.
+        thread = threading.Thread(target=run, name="rpc call_start")
+        self._pending = (thread, box)
+        thread.start()
+
+    def call_poll(self):
+        """True when the call started by call_start() is done."""
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            raise RuntimeError("no call_start() in progress")
+        return not pending[0].is_alive()
+
+    def call_result(self, raise_on_error=None):
+        """The result of the call started by call_start() (waits for it if need be)."""
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            raise RuntimeError("no call_start() in progress")
+        thread, box = pending
+        thread.join()
+        self._pending = None
+        if "error" in box:
+            raise box["error"]
+        result = box.get("result")
+        if result is None and not self._session.cancelled and (
+                self.raise_on_error if raise_on_error is None else raise_on_error):
+            status, packet, reason, attempts = self._session.last_error_info()
+            raise RpcError("call: %s" % self.last_error, status, packet, reason, attempts)
+        return result
+
+    def call_cancel(self):
+        """Give up on the call started by call_start() (it ends at its next step)."""
+        pending = getattr(self, "_pending", None)
+        if pending is None:
+            return
+        self._session.cancel()
+        pending[0].join()
+        self._pending = None
 
 
 class rpc_slave(rpc):
