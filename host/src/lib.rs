@@ -6,8 +6,10 @@
 //! protocol (framing, CRC, retries, phases, stream credits) stays in the engine; this file adds
 //! what a PC needs around it:
 //! - waits measured on the link (`link.rs`): never shorter than the engine's, longer when the
-//!   link is slow, jittery or behind a USB latency timer;
-//! - the RESULT_DATA request written right behind the RESULT_HEADER request (see `Session::send`).
+//!   link is slow, jittery or behind a USB latency timer, patient for the replies after which
+//!   the peer has moved on, at most a third of the phase;
+//! - the RESULT_DATA request written right behind the RESULT_HEADER request (the SEND action);
+//! - before a master's retry, input dropped until the link is quiet (the FLUSH action).
 //!
 //! No engine borrow is held across a call into Python, so a callback may use its rpc object
 //! (stats, last_error) while the engine waits for it.
@@ -201,8 +203,6 @@ pub struct Session {
     /// The last operation ended by cancel().
     #[pyo3(get)]
     cancelled: bool,
-    /// The result of the last call (master) until Python takes it.
-    last_call_ok: bool,
 }
 
 impl Session {
@@ -571,7 +571,6 @@ impl Session {
             phase_ms: u32::MAX,
             cancel_requested: false,
             cancelled: false,
-            last_call_ok: false,
         }
     }
 
@@ -604,7 +603,6 @@ impl Session {
         let mut s = slf.borrow_mut();
         // drive() says Busy only when cancel() ended the call.
         s.cancelled = status == Status::Busy;
-        s.last_call_ok = status == Status::Ok;
         let out = if status == Status::Ok {
             s.engine.result().map(|r| PyBytes::new(py, r).into_any().unbind())
         } else {
