@@ -53,8 +53,6 @@ typedef struct rpc_engine_obj {
     const char *glue_error;  /* a failure only the glue knows about (no memory), or NULL */
     uint8_t op;              /* RPC_OP_* */
     bool io_pending;         /* a SEND or RECV is being carried out */
-    bool in_sync;            /* the last io action and operation went well (see rpc_flush) */
-    uint32_t flush_retries;  /* the engine's retry count at the last FLUSH */
     omv_rpc_io_t io;
     size_t io_done;
     uint32_t io_start;
@@ -212,21 +210,9 @@ static void rpc_produce(rpc_engine_obj_t *self) {
     rpc_complete(self, OMV_RPC_IO_OK, info.buf, info.len);
 }
 
-/* FLUSH: drop pending input, as the engine asks at the start of every attempt. But when the
- * link is in sync (the last exchange went well and this is not a retry), what is pending is
- * the peer's next packet, sent before we got here (on a loaded machine the peer often runs
- * first): dropping it would cost the peer a short timeout and a retry every time. So the
- * flush is done only for a retry or after a failure. Peers see no difference on the wire. */
+/* FLUSH: the engine decides when (see OMV_RPC_ACTION_FLUSH in omv_rpc.h); never skip one. */
 static void rpc_flush(rpc_engine_obj_t *self) {
-    omv_rpc_stats_t stats;
-    omv_rpc_stats(&self->engine, &stats);
-    bool retry = stats.retries != self->flush_retries;
-    self->flush_retries = stats.retries;
-    int status = OMV_RPC_IO_OK;
-    if (retry || !self->in_sync) {
-        status = self->transport->ops->flush(self->transport);
-    }
-    rpc_complete(self, status, NULL, 0);
+    rpc_complete(self, self->transport->ops->flush(self->transport), NULL, 0);
 }
 
 /* The time an io action may take: the engine's, stretched to the wire time at bytes_per_s. */
@@ -260,7 +246,6 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             switch (self->io.action) {
                 case OMV_RPC_ACTION_DONE:
                     self->status = self->io.status;
-                    self->in_sync = self->io.status == OMV_RPC_OK;
                     return true;
                 case OMV_RPC_ACTION_FLUSH:
                     rpc_flush(self);
@@ -314,7 +299,6 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             rpc_sleep_ms(pause < self->config.short_timeout_ms ? pause : self->config.short_timeout_ms);
         }
         self->io_pending = false;
-        self->in_sync = status == OMV_RPC_IO_OK;
         #ifdef RPC_TRACE
         mp_printf(&mp_plat_print, "%u %c   -> %d done%u\n", (unsigned)rpc_now(), self->role ? 'S' : 'M', status, (unsigned)self->io_done);
         #endif
@@ -349,7 +333,6 @@ static void rpc_begin(rpc_engine_obj_t *self) {
     }
     if (self->op == RPC_OP_BLOCKING) {
         omv_rpc_abort(&self->engine);
-        self->in_sync = false;
     }
     self->io_pending = false;
     self->glue_error = NULL;
@@ -469,7 +452,6 @@ static mp_obj_t rpc_engine_call_cancel(mp_obj_t self_in) {
         omv_rpc_abort(&self->engine);
         self->op = RPC_OP_IDLE;
         self->io_pending = false;
-        self->in_sync = false;
         self->result_data = NULL;
         self->result_data_len = 0;
     }
@@ -562,12 +544,9 @@ static mp_obj_t rpc_engine_setup_loop_callback(mp_obj_t self_in, mp_obj_t cb) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_2(rpc_engine_setup_loop_callback_obj, rpc_engine_setup_loop_callback);
 
-/* Runs a started stream to its end. A stream ends out of step (unread acks, frames in
- * flight), so the next operation flushes before its first attempt. */
+/* Runs a started stream to its end. */
 static void rpc_run_stream(rpc_engine_obj_t *self) {
-    self->in_sync = false;
     rpc_run(self);
-    self->in_sync = false;
     self->stream_cb = MP_OBJ_NULL;
 }
 
@@ -580,11 +559,6 @@ static mp_obj_t rpc_engine_stream_reader(size_t n_args, const mp_obj_t *args) {
     }
     uint32_t timeout = rpc_timeout_arg(args[3]);
     rpc_begin(self);
-    /* Nothing the writer sends can be pending before our STREAM_SETUP: whatever is, is left
-     * over (ack bytes a writer never read, on the network's TCP connection that calls do not
-     * touch) and would be read as the first header. (A writer cannot do the same: the
-     * reader's setup may already be waiting.) */
-    self->transport->ops->flush(self->transport);
     self->stream_cb = args[1];
     rpc_start_check(omv_rpc_stream_reader_start(&self->engine, depth, timeout, rpc_now()));
     rpc_run_stream(self);
@@ -747,8 +721,6 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     self->bytes_per_s = bytes_per_s;
     omv_rpc_init(&self->engine, self->role, &self->config);
     self->op = RPC_OP_IDLE;
-    self->in_sync = false;
-    self->flush_retries = 0;
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 7, 7, rpc_engine_configure);

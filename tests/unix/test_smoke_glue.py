@@ -442,3 +442,58 @@ def test_network_slave_restart(built, tmp_path):
                 p.wait()
     assert master.returncode == 0, err
     assert out.strip() == "after [True, True, True] None"
+
+
+def test_slow_callback_every_flush_carried_out(built, tmp_path):
+    # A 30 ms callback outlasts the master's short timeout (3 ms on a stream): while it runs,
+    # the master asks for the RESULT_HEADER again and again. The engine has the slave flush
+    # those stale requests before answering; a door that skips the FLUSH (the glue once kept
+    # its own "in sync" rule) answers a stale copy, crosses the master's retry and fails the
+    # call after the slave's 5 s data wait.
+    port = free_port()
+    slave_script = tmp_path / "slow_slave.py"
+    slave_script.write_text(
+        "import rpc, socket, time\n"
+        "l = socket.socket()\n"
+        "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+        "l.bind(socket.getaddrinfo('127.0.0.2', %d)[0][-1])\n"
+        "l.listen(1)\n"
+        "print('listening')\n"
+        "s = rpc.rpc_stream_slave(l.accept()[0])\n"
+        "def slow_echo(data):\n"
+        "    time.sleep_ms(30)\n"
+        "    return data\n"
+        "s.register_callback(slow_echo)\n"
+        "print('serving')\n"
+        "s.loop()\n" % port
+    )
+    master_script = tmp_path / "slow_master.py"
+    master_script.write_text(
+        "import rpc, socket, json\n"
+        "sock = socket.socket()\n"
+        "sock.connect(socket.getaddrinfo('127.0.0.2', %d)[0][-1])\n"
+        "sock.setsockopt(6, 1, 1)\n"
+        "m = rpc.rpc_stream_master(sock)\n"
+        "results = []\n"
+        "for i in range(20):\n"
+        "    data = bytes([i]) * (i + 1)\n"
+        "    r = m.call('slow_echo', data, send_timeout=1000, recv_timeout=1000)\n"
+        "    results.append(r is not None and bytes(r) == data)\n"
+        "    if not results[-1]:\n"
+        "        break  # one failure is enough (each costs the slave's 5 s wait)\n"
+        "print(json.dumps([results, m.last_error, m.stats()['calls_ok']]))\n" % port
+    )
+    slave = micropython(slave_script)
+    try:
+        wait_line(slave, "listening")
+        master = micropython(master_script)
+        wait_line(slave, "serving")
+        out, err = master.communicate(timeout=120)
+    finally:
+        slave.kill()
+        slave.wait()
+    assert master.returncode == 0, err
+    results, last_error, calls_ok = json.loads(out.strip().splitlines()[-1])
+    assert results == [True] * 20, last_error
+    assert last_error is None
+    assert calls_ok == 20
