@@ -5,9 +5,9 @@
  * Each packet is one transfer: CS low, 100 us for the slave, full duplex, CS high. A read
  * whose bytes are all equal comes from a slave that was not inside its send call (MISO
  * idles high): nothing was taken from it, so the master clocks the packet again for a short
- * while (rpc_bus_retry_window). Such a read also says that this slave needs more than 100 us to get
- * into its next call: the lead time then doubles (up to 2 ms) and shrinks back by 1/8 with
- * every good read. A slave that does not hear a transfer loses it silently, so the lead
+ * while (rpc_bus_retry_window). Such a read also says that this slave needs more than
+ * 100 us to get into its next call: the lead time then doubles (up to 2 ms) and shrinks
+ * back by 1/8 with every good read. A slave that does not hear a transfer loses it silently, so the lead
  * time is what keeps a slow peer in step; a fast peer keeps the reference's 100 us.
  * Slave: pyb.SPI in slave mode (machine.SPI has no slave mode). It arms its receive/send as
  * soon as the engine asks for the packet, bounded by the packet's timeout, instead of
