@@ -10,7 +10,6 @@ import socket
 import struct
 import subprocess
 import sys
-import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -31,16 +30,28 @@ def cam(script, *args, interpreter=MICROPYTHON, env=ENV):
     return Cam(interpreter, path, *args, env=env)
 
 
+ROUNDS = 3
+
+
 def timed(fn, seconds=SECONDS):
-    """(operations, failures, elapsed) of fn() repeated for `seconds`."""
-    ok = bad = 0
-    start = time.monotonic()
-    while time.monotonic() - start < seconds:
-        if fn():
-            ok += 1
-        else:
-            bad += 1
-    return ok, bad, time.monotonic() - start
+    """(operations, failures, elapsed) of fn() repeated for `seconds`: the best of ROUNDS
+    rounds of seconds / ROUNDS each (the machine is shared: the best round is the one the
+    least disturbed), failures summed over all rounds."""
+    best = (0, 0, 1.0)
+    failures = 0
+    for _ in range(ROUNDS):
+        ok = bad = 0
+        start = time.monotonic()
+        while time.monotonic() - start < seconds / ROUNDS:
+            if fn():
+                ok += 1
+            else:
+                bad += 1
+        elapsed = time.monotonic() - start
+        failures += bad
+        if ok / elapsed >= best[0] / best[2]:
+            best = (ok, bad, elapsed)
+    return best[0], failures, best[2]
 
 
 def rpc_figures(m, label, big=65536):
@@ -99,60 +110,49 @@ def raw_tcp(cam_ip, port, nbytes=64 << 20):
     return got / dt / 1e6
 
 
-def pty_echo(path):
-    """A CPython echo on the cam end of a pty line (the raw line, no protocol)."""
-    fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
-    stop = threading.Event()
-
-    def run():
-        import select
-        while not stop.is_set():
-            r, _, _ = select.select([fd], [], [], 0.1)
-            if r:
-                data = os.read(fd, 65536)
-                os.write(fd, data)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return stop, t, fd
+ECHO = r"""
+import os, select, sys, tty
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+tty.setraw(fd)
+print("READY", flush=True)
+while True:
+    data = os.read(fd, 65536)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+"""
 
 
 def raw_pty(relay):
-    stop, t, fd = pty_echo(relay.cam)
-    hfd = os.open(relay.host, os.O_RDWR | os.O_NOCTTY)
+    """Round trips/s and echoed MB/s of the line itself: a CPython echo process on the cam
+    end (no protocol)."""
+    echo = subprocess.Popen([sys.executable, "-c", ECHO, relay.cam], stdout=subprocess.PIPE,
+                            text=True)
+    echo.stdout.readline()
     import tty
+    hfd = os.open(relay.host, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(hfd)
-    msg = bytes(16)
 
-    def ping():
-        os.write(hfd, msg)
-        got = 0
-        while got < len(msg):
-            got += len(os.read(hfd, 64))
-        return True
-
-    rts, _, dt = timed(ping, SECONDS / 2)
-    block = bytes(65536)
-    moved = 0
-    start = time.monotonic()
-    while time.monotonic() - start < SECONDS / 2:
+    def exchange(n):
+        block = bytes(n)
         os.write(hfd, block)
         got = 0
-        while got < len(block):
+        while got < n:
             got += len(os.read(hfd, 65536))
-        moved += 2 * len(block)
-    mbs = moved / (time.monotonic() - start) / 1e6
-    stop.set()
-    t.join()
-    os.close(fd)
+        return True
+
+    rts, _, dt = timed(lambda: exchange(16))
+    blocks, _, dt2 = timed(lambda: exchange(4096))
+    echo.kill()
+    echo.wait()
     os.close(hfd)
-    return rts / dt, mbs
+    return rts / dt, 2 * 4096 * blocks / dt2 / 1e6
 
 
 def main():
     print("host-bench: the host package (CPython %d.%d) as master; the cam side is the rpc module"
-          " in the MicroPython unix port unless said otherwise; %.0f s per figure"
-          % (sys.version_info[0], sys.version_info[1], SECONDS))
+          " in the MicroPython unix port unless said otherwise; each figure is the best of %d rounds"
+          " in %.0f s" % (sys.version_info[0], sys.version_info[1], ROUNDS, SECONDS))
 
     print("\nnetwork loopback (UDP <= 1400 bytes, TCP above; cam on 127.0.0.2):")
     udp_rts = raw_udp("127.0.0.2", PORT)
@@ -179,7 +179,8 @@ def main():
     print("\npty line (through the relay, no delay; cam reads its pty end):")
     line = Relay()
     rts, mbs_raw = raw_pty(line)
-    print("  %-34s %8.0f round trips/s  %7.2f MB/s (echoed)" % ("raw line (CPython echo)", rts, mbs_raw))
+    print("  %-34s %8.0f round trips/s  %7.2f MB/s (4 KiB blocks echoed)"
+          % ("raw line (CPython echo)", rts, mbs_raw))
     c = cam("cam_slave.py", "serial", line.cam)
     with rpc.rpc_usb_vcp_master(line.host) as m:
         rate, mbs = rpc_figures(m, "host package -> cam module")
@@ -213,11 +214,15 @@ import ref_rpc
 slave_ip, my_ip, port, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
 m = ref_rpc.rpc_network_master(slave_ip, my_ip=my_ip, port=port)
 def timed(fn):
-    ok = bad = 0; t = time.monotonic()
-    while time.monotonic() - t < seconds:
-        if fn(): ok += 1
-        else: bad += 1
-    return ok, bad, time.monotonic() - t
+    best, fails = (0, 1.0), 0
+    for _ in range(3):
+        ok = bad = 0; t = time.monotonic()
+        while time.monotonic() - t < seconds / 3:
+            if fn(): ok += 1
+            else: bad += 1
+        dt = time.monotonic() - t; fails += bad
+        if ok / dt > best[0] / best[1]: best = (ok, dt)
+    return best[0], fails, best[1]
 n, f, dt = timed(lambda: m.call("echo", b"0123456789abcdef") is not None)
 arg = struct.pack("<I", 65536)
 n2, f2, dt2 = timed(lambda: m.call("blob", arg, recv_timeout=5000) is not None)
