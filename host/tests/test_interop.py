@@ -198,3 +198,42 @@ def test_clean_line_soak_at_default_timeouts(relay, cam, capsys):
               "%d/100 64 KiB results, %d retries" % (ok, 1000 / dt, big, stats["retries"]))
     assert wrong == 0
     assert ok >= 998 and big >= 99, stats
+
+
+@pytest.mark.parametrize("where", ["net", "pty"])
+def test_slow_callbacks_on_the_cam(relay, cam, port, where):
+    """Callbacks far slower than the short timeouts (a snapshot): the master's requests
+    arrive while the cam is busy; every call still gets its result, and so do the calls
+    after them."""
+    if where == "net":
+        cam("cam_slave.py", "net", "127.0.0.2", port, interpreter=MICROPYTHON, env=ENV)
+        m = rpc.rpc_network_master("127.0.0.2", my_ip="127.0.0.1", port=port)
+    else:
+        line = relay()
+        cam("cam_slave.py", "serial", line.cam, interpreter=MICROPYTHON, env=ENV)
+        m = rpc.rpc_usb_vcp_master(line.host)
+    with m:
+        for ms in (30, 150, 400, 30, 150, 400):
+            r = m.call("slow", struct.pack("<I", ms), LOADED, LOADED)
+            assert r is not None and struct.unpack("<I", r)[0] == ms, (ms, m.last_error)
+            assert run_calls(m, 3, timeout=LOADED) == (3, 0), m.last_error
+
+
+def test_slow_callbacks_on_the_host_slave(cam, serve, port):
+    """The host as slave with a slow callback, the cam's master at its reference timing."""
+    import time as _time
+
+    slave = rpc.rpc_network_slave(my_ip="127.0.0.2", port=port)
+
+    def sized(data):
+        seed, n = struct.unpack("<II", data)
+        _time.sleep(0.1)
+        return expect.pattern(seed, n)
+
+    slave.register_callback(sized)
+    t = serve(slave, recv_timeout=1000)
+    c = cam("cam_master.py", "net", "127.0.0.1", "127.0.0.2", port, 8, "t=%d" % LOADED,
+            interpreter=MICROPYTHON, env=ENV)
+    out = c.output()
+    t.stop()
+    assert "CALLS 8 OK 8 WRONG 0" in out, out

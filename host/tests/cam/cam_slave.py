@@ -7,6 +7,7 @@
 # "ref": bench/ref_rpc.py (the independent peer) instead of the rpc module.
 import struct
 import sys
+import time
 
 MICROPYTHON = sys.implementation.name == "micropython"
 args = sys.argv[1:] if len(sys.argv) > 1 else ["preset"]
@@ -55,6 +56,16 @@ def sized(data):
     return pattern(seed, n)
 
 
+def slow(data):
+    # A callback slower than the master's short timeouts (a snapshot, a detection).
+    ms = struct.unpack("<I", data)[0]
+    if MICROPYTHON:
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+    return struct.pack("<I", ms)
+
+
 BLOB = bytes(256 * 1024)
 
 
@@ -92,7 +103,7 @@ def stream_in(data):
     return b"ok"
 
 
-for cb in (echo, sized, blob, stream_out, stream_in):
+for cb in (echo, sized, slow, blob, stream_out, stream_in):
     interface.register_callback(cb)
 print("READY")
 try:
