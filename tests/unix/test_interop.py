@@ -21,7 +21,7 @@ def check_calls(res):
     # Empty results (an unknown name, a callback returning None or b"") are b"", not None.
     for name in ("no_such_callback", "none", "empty"):
         assert res[name] == {"type": "bytes", "value": ""}, name
-    assert res["quit"] == "bye"
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
 
 
 @pytest.mark.parametrize("transport", ["net", "tcp", "pty"])

@@ -102,8 +102,15 @@ def scenario_streams():
                 master.stream_writer(produce, write_timeout_ms=3000)
             except Done:
                 ended_by = "done"
+        writer_error = last_error()
         c = master.call("count", b"", send_timeout=4000, recv_timeout=3000)
+        count_error = last_error()
         c = json.loads(bytes(c)) if c is not None else {}
+        if c.get("frames_in") != n:
+            st = master.call("stats", b"", send_timeout=3000, recv_timeout=3000)
+            result["diag_%d" % depth] = {"writer_error": writer_error, "count_error": count_error,
+                                         "master_stats": stats_of(master),
+                                         "slave_stats": None if st is None else json.loads(bytes(st))}
         result["in_%d" % depth] = {"started": r is not None, "sent": sent[0], "ended_by": ended_by,
                                    "slave_frames": c.get("frames_in"), "slave_bad": c.get("bad_frames"),
                                    "slave_bytes": c.get("bytes_in"),
@@ -175,4 +182,7 @@ else:
 if not result.get("slave_ended"):
     r = master.call("quit", b"", send_timeout=3000, recv_timeout=3000)
     result["quit"] = None if r is None else bytes(r).decode()
+    if r is None:
+        result["quit_error"] = last_error()
+        result["quit_stats"] = stats_of(master)
 print("RESULT " + json.dumps(result))

@@ -83,8 +83,24 @@ def stats_reset(arg):
     return b"reset"
 
 
+def _set_limits(limits):
+    if hasattr(slave, "set_limits"):
+        slave.set_limits(**limits)
+    else:  # the reference peer: plain attributes
+        for k in limits:
+            setattr(slave, k, limits[k])
+
+
 def set_limits(arg):
-    slave.set_limits(**json.loads(bytes(arg)))
+    """set_limits() inside the callback, while the command is being served."""
+    _set_limits(json.loads(bytes(arg)))
+    return b"ok"
+
+
+def set_limits_later(arg):
+    """set_limits() from a scheduled callback, once this call's result was sent."""
+    limits = json.loads(bytes(arg))
+    slave.schedule_callback(lambda: _set_limits(limits))
     return b"ok"
 
 
@@ -148,7 +164,7 @@ def quit(arg):
 
 
 for cb in (echo, echo_copy, big, none, empty, fail, sleep, sched, loop_cb, count, stats,
-           stats_reset, set_limits, stream_out, stream_in, quit):
+           stats_reset, set_limits, set_limits_later, stream_out, stream_in, quit):
     slave.register_callback(cb)
 
 try:

@@ -1,0 +1,143 @@
+# Scenarios of master.py that use our module's extensions (PY_API.md): stats, last_error,
+# set_limits, set_timing and the non-blocking call. Only run with impl "mod" as master.
+import json
+from peer_lib import ticks_ms, ticks_diff, sleep_ms
+
+STATS_NAMES = ("packets_sent", "packets_received", "bad_magic", "bad_crc", "too_long", "timeouts",
+               "transport_errors", "retries", "calls_ok", "calls_failed", "send_phase_timeouts",
+               "recv_phase_timeouts", "commands_served", "stream_frames")
+
+
+def run(scenario, master, rpc, params, result):
+    m = master
+    if scenario == "limits_in_callback":
+        r = m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000)
+        r = m.call("set_limits", json.dumps({"max_argument_len": 100}), send_timeout=2000, recv_timeout=2000)
+        result["set_limits"] = text(r)
+        result["set_limits_error"] = m.last_error
+        r = m.call("echo", b"y" * 101, send_timeout=2000, recv_timeout=300)
+        result["over_limit"] = r is None
+    elif scenario == "api":
+        api(master, rpc, result)
+    elif scenario == "nonblocking":
+        nonblocking(master, rpc, result)
+    else:
+        raise ValueError(scenario)
+
+
+def text(r):
+    return None if r is None else bytes(r).decode()
+
+
+def api(m, rpc, result):
+    result["first"] = text(m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000))
+    result["last_error_ok"] = m.last_error
+    st = m.stats()
+    result["stats_names"] = sorted(st.keys())
+    result["stats_first"] = st
+    m.stats_reset()
+    result["stats_after_reset"] = m.stats()
+    r = m.call("echo", b"x" * 10)
+    result["stats_one_call"] = m.stats()
+    # set_limits on the master: a result longer than max_result_len is refused cleanly.
+    m.set_limits(max_result_len=1000)
+    r = m.call("big", b"2000", send_timeout=1000, recv_timeout=300)
+    result["big_limited"] = r is None
+    result["big_limited_error"] = m.last_error
+    result["stats_limited"] = m.stats()
+    r = m.call("big", b"1000", send_timeout=3000, recv_timeout=1000)  # at the limit: accepted
+    result["big_at_limit"] = None if r is None else len(r)
+    m.set_limits(max_result_len=1 << 20)
+    r = m.call("big", b"2000", send_timeout=3000, recv_timeout=1000)
+    result["big_unlimited"] = None if r is None else len(r)
+    # set_limits on the slave: an argument over its max_argument_len is refused (the call
+    # fails in the command phase), the slave keeps serving.
+    result["slave_limit_set"] = text(m.call("set_limits_later", json.dumps({"max_argument_len": 100})))
+    r = m.call("echo", b"y" * 101, send_timeout=300, recv_timeout=300)
+    result["arg_over_limit"] = r is None
+    result["arg_over_limit_error"] = m.last_error
+    r = m.call("echo", b"y" * 100, send_timeout=3000)
+    result["arg_at_limit"] = None if r is None else len(r)
+    st = m.call("stats", b"", send_timeout=3000)
+    result["slave_stats"] = None if st is None else json.loads(bytes(st))
+    m.call("set_limits_later", json.dumps({"max_argument_len": 1 << 20}), send_timeout=3000)
+    # set_timing: slower, stretched timings still interoperate.
+    m.set_timing(short_timeout_ms=20, long_timeout_ms=2000, bytes_per_s=1000000)
+    r = m.call("echo", bytes(5000), send_timeout=3000, recv_timeout=3000)
+    result["timing_call"] = None if r is None else len(r)
+    m.set_timing(short_timeout_ms=3, long_timeout_ms=5000, bytes_per_s=None)
+    # Wrong argument types: a clear TypeError, and the object still works afterwards.
+    errors = {}
+    for label, f in (("name_int", lambda: m.call(123)),
+                     ("name_none", lambda: m.call(None)),
+                     ("data_int", lambda: m.call("echo", 12345)),
+                     ("data_str_list", lambda: m.call("echo", ["a"])),
+                     ("send_timeout_str", lambda: m.call("echo", b"", "x")),
+                     ("limits_str", lambda: m.set_limits(max_result_len="big")),
+                     ("timing_str", lambda: m.set_timing(short_timeout_ms="fast")),
+                     ("call_start_int", lambda: m.call_start(5)),
+                     ("stream_depth_str", lambda: m.stream_reader(lambda f: None, queue_depth="x"))):
+        try:
+            f()
+            errors[label] = "no error"
+        except TypeError as e:
+            errors[label] = "TypeError"
+        except Exception as e:
+            errors[label] = "%s: %s" % (type(e).__name__, e)
+    result["type_errors"] = errors
+    result["after_errors"] = text(m.call("echo", b"still fine", send_timeout=3000))
+
+
+def nonblocking(m, rpc, result):
+    result["first"] = text(m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000))
+    # call_start returns at once; call_poll does what it can and returns; the result comes
+    # with the same convention as call().
+    t0 = ticks_ms()
+    m.call_start("sleep", b"300", send_timeout=1000, recv_timeout=2000)
+    start_ms = ticks_diff(ticks_ms(), t0)
+    polls, longest = 0, 0
+    while True:
+        t = ticks_ms()
+        done = m.call_poll()
+        longest = max(longest, ticks_diff(ticks_ms(), t))
+        polls += 1
+        if done:
+            break
+        if ticks_diff(ticks_ms(), t0) > 10000:
+            break
+        sleep_ms(1)
+    result["nb_polls"] = polls
+    result["nb_longest_poll_ms"] = longest
+    result["nb_start_ms"] = start_ms
+    result["nb_result"] = text(m.call_result())
+    result["nb_total_ms"] = ticks_diff(ticks_ms(), t0)
+    # Two non-blocking echo calls in a row, of each size.
+    for n in (0, 1024, 65536):
+        data = bytes((i * 13) & 255 for i in range(n))
+        m.call_start("echo", data, send_timeout=3000, recv_timeout=3000)
+        while not m.call_poll():
+            pass
+        r = m.call_result()
+        result["nb_echo_%d" % n] = r is not None and bytes(r) == data
+        if r is None:
+            result["nb_echo_%d_error" % n] = m.last_error
+    # Unknown name: b"".
+    m.call_start("no_such", b"")
+    while not m.call_poll():
+        pass
+    r = m.call_result()
+    result["nb_unknown"] = None if r is None else [type(r).__name__, len(r)]
+    # A call cancelled half-way: the master is idle again and the next call works.
+    m.call_start("sleep", b"200", send_timeout=1000, recv_timeout=1000)
+    for _ in range(3):
+        m.call_poll()
+    m.call_cancel()
+    sleep_ms(1500)  # the slave gives up delivering the cancelled call's result
+    result["after_cancel"] = text(m.call("echo", b"after cancel", send_timeout=3000, recv_timeout=3000))
+    # A timeout in the non-blocking call: None and last_error as for call().
+    m.call_start("sleep", b"500", send_timeout=1000, recv_timeout=100)
+    while not m.call_poll():
+        sleep_ms(1)
+    result["nb_timeout"] = m.call_result()
+    result["nb_timeout_error"] = m.last_error
+    sleep_ms(1600)

@@ -1,0 +1,76 @@
+"""Our module's extensions in the real unix port: stats(), last_error, set_limits(),
+set_timing(), the non-blocking call, wrong argument types; against our own slave and the
+reference peer."""
+import pytest
+
+from conftest import start_pair
+
+from master_ext import STATS_NAMES
+
+
+@pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("ref", "tcp")])
+def test_api(spawn, pty_relay, port, slave_impl, transport):
+    master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "api", {"module": True})
+    res = master.result(timeout=60)
+    assert res["first"] == "hi"
+    assert res["last_error_ok"] is None
+    assert res["stats_names"] == sorted(STATS_NAMES)
+    assert res["stats_first"]["calls_ok"] == 1 and res["stats_first"]["packets_sent"] >= 4
+    assert all(v == 0 for v in res["stats_after_reset"].values()), res["stats_after_reset"]
+    one = res["stats_one_call"]
+    assert one["calls_ok"] == 1 and one["packets_sent"] >= 4 and one["packets_received"] >= 4, one
+    # max_result_len on the master
+    assert res["big_limited"] is True
+    # last_error names the last failed attempt: too_long, or a timeout when the slave was
+    # still out of step after the refused header.
+    assert res["big_limited_error"].startswith("RECV_TIMEOUT: RESULT_HEADER "), res["big_limited_error"]
+    assert res["stats_limited"]["too_long"] >= 1 and res["stats_limited"]["calls_failed"] >= 1
+    assert res["big_at_limit"] == 1000
+    assert res["big_unlimited"] == 2000
+    # max_argument_len on the slave (our slave has set_limits; the reference peer's slave
+    # callback uses the same name for its attribute-based limit).
+    if slave_impl == "mod":
+        assert res["slave_limit_set"] == "ok", (slave.out, slave.stderr())
+        assert res["arg_over_limit"] is True
+        assert res["arg_over_limit_error"].startswith("SEND_TIMEOUT: COMMAND_HEADER"), res["arg_over_limit_error"]
+        assert res["arg_at_limit"] == 100
+        assert res["slave_stats"]["too_long"] >= 1, res["slave_stats"]
+    assert res["timing_call"] == 5000, res
+    for label, outcome in res["type_errors"].items():
+        assert outcome == "TypeError", (label, outcome)
+    assert res["after_errors"] == "still fine"
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
+    assert master.finish() == 0
+    assert slave.finish() == 0
+
+
+@pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("mod", "pty"),
+                                                  ("ref", "tcp")])
+def test_nonblocking_call(spawn, pty_relay, port, slave_impl, transport):
+    master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "nonblocking",
+                               {"module": True})
+    res = master.result(timeout=60)
+    assert res["first"] == "hi"
+    assert res["nb_result"] == "slept"
+    assert res["nb_polls"] > 10, "call_poll() returned before the slave's 300 ms were over"
+    # Not a speed target: a poll that blocked for the whole call would take >= 300 ms.
+    assert res["nb_longest_poll_ms"] < 150 and res["nb_start_ms"] < 150, res
+    for n in (0, 1024, 65536):
+        assert res["nb_echo_%d" % n] is True, (n, res.get("nb_echo_%d_error" % n))
+    assert res["nb_unknown"] == ["bytes", 0]
+    assert res["after_cancel"] == "after cancel"
+    assert res["nb_timeout"] is None
+    assert res["nb_timeout_error"].startswith("RECV_TIMEOUT: RESULT_HEADER"), res["nb_timeout_error"]
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
+    assert master.finish() == 0
+    assert slave.finish() == 0
+
+
+def test_set_limits_inside_a_callback(spawn, pty_relay, port):
+    """A slave callback that changes its own limits still returns its result."""
+    master, slave = start_pair(spawn, pty_relay, "mod", "mod", "tcp", port, "limits_in_callback",
+                               {"module": True})
+    res = master.result(timeout=60)
+    assert res["set_limits"] == "ok", res["set_limits_error"]
+    assert res["over_limit"] is True
+    assert res["quit"] == "bye"
