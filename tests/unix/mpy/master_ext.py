@@ -17,6 +17,8 @@ def run(scenario, master, rpc, params, result):
         result["set_limits_error"] = m.last_error
         r = m.call("echo", b"y" * 101, send_timeout=2000, recv_timeout=300)
         result["over_limit"] = r is None
+    elif scenario == "hostile_master":
+        hostile_master(m, rpc, result)
     elif scenario == "api":
         api(master, rpc, result)
     elif scenario == "nonblocking":
@@ -141,3 +143,25 @@ def nonblocking(m, rpc, result):
     result["nb_timeout"] = m.call_result()
     result["nb_timeout_error"] = m.last_error
     sleep_ms(1600)
+
+
+def hostile_master(m, rpc, result):
+    """Against the test's fake slave (test_hostile.py): a RESULT_HEADER claiming ~4 GiB, an
+    honest call, then stream headers with a bad crc and with a ~4 GiB length."""
+    import gc
+    gc.collect()
+    free = gc.mem_free()
+    r = m.call("hostile", b"abc", send_timeout=2000, recv_timeout=500)
+    result["hostile"] = None if r is None else bytes(r).decode()
+    result["hostile_error"] = m.last_error
+    result["hostile_stats"] = m.stats()
+    r = m.call("honest", b"abc", send_timeout=2000, recv_timeout=2000)
+    result["honest"] = None if r is None else bytes(r).decode()
+    frames = []
+    for label in ("bad_crc_header", "huge_header"):
+        m.stream_reader(lambda f: frames.append(bytes(f)), queue_depth=4, read_timeout_ms=500)
+        result[label + "_error"] = m.last_error
+    result["frames"] = len(frames)
+    gc.collect()
+    result["heap_lost"] = free - gc.mem_free()
+    result["slave_ended"] = True
