@@ -52,8 +52,10 @@ void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
  * collection, a loaded host, a board behind a simulator) makes the slave give up a phase
  * the master is still in; both then fail attempt after attempt until the phase timeout.
  * Longer waits cost nothing when packets come on time, and reference peers still work: each
- * side resynchronises at its own attempts. Measured on the simulated buses (tests/bus). */
-#define RPC_BUS_SHORT_TIMEOUT_SCALE 4
+ * side resynchronises at its own attempts. On the simulated buses (tests/bus) with a loaded
+ * host (peers stalled for tens of ms), x4 still lost about one call in a thousand to this;
+ * x10 is what the network transport uses for the same reason. */
+#define RPC_BUS_SHORT_TIMEOUT_SCALE 10
 
 /* How long an I2C or SPI master keeps trying a transfer the slave was not ready for (a NACK,
  * or a read of all-equal bytes): a slave that is a little late gets in within this; one
