@@ -54,7 +54,7 @@ void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
  * Longer waits cost nothing when packets come on time, and reference peers still work: each
  * side resynchronises at its own attempts. On the simulated buses (tests/bus) with a loaded
  * host (peers stalled for tens of ms), x4 still lost up to 5 calls in 500 in some runs;
- * x10 is what the network transport uses for the same reason. */
+ * x10 (what the network transport uses for the same reason) gives more margin. */
 #define RPC_BUS_SHORT_TIMEOUT_SCALE 10
 
 /* How long an I2C or SPI master keeps trying a transfer the slave was not ready for (a NACK,
