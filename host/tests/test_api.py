@@ -412,3 +412,34 @@ def test_call_start_poll_result_cancel(port, serve):
     with pytest.raises(RuntimeError):
         master.call_poll()
     master.close()
+
+
+def test_stream_interfaces_over_a_socket_pair_and_pipes(serve):
+    import os
+
+    a, b = socket.socketpair()
+    master, slave = rpc.rpc_stream_master(a), rpc.rpc_stream_slave(b)
+
+    def echo(data):
+        return bytes(data)
+
+    slave.register_callback(echo)
+    t = serve(slave)
+    arg = bytes(range(256)) * 100
+    for _ in range(20):
+        assert bytes(master.call("echo", arg)) == arg, master.last_error
+    t.stop()
+    a.close()
+    b.close()
+
+    to_slave, to_master = os.pipe(), os.pipe()
+    files = [os.fdopen(fd, mode) for fd, mode in ((to_slave[0], "rb"), (to_slave[1], "wb"),
+                                                  (to_master[0], "rb"), (to_master[1], "wb"))]
+    master = rpc.rpc_stream_master(files[2], files[1])
+    slave = rpc.rpc_stream_slave(files[0], files[3])
+    slave.register_callback(echo)
+    t = serve(slave)
+    assert bytes(master.call("echo", b"through pipes")) == b"through pipes", master.last_error
+    t.stop()
+    for f in files:
+        f.close()

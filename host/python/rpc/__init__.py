@@ -21,6 +21,7 @@ from ._can import (
 )
 from ._network import rpc_network_master, rpc_network_slave
 from ._serial import rpc_uart_master, rpc_uart_slave, rpc_usb_vcp_master, rpc_usb_vcp_slave
+from ._stream import rpc_stream_master, rpc_stream_slave
 
 __all__ = [
     "RpcError",
@@ -39,4 +40,6 @@ __all__ = [
     "rpc_can_slave",
     "rpc_kvarser_can_master",
     "rpc_kvarser_can_slave",
+    "rpc_stream_master",
+    "rpc_stream_slave",
 ]
