@@ -29,10 +29,11 @@ def best_payload_fraction(bus):
 def run(bus, impl, plan, timeout):
     sim = Simulator().start()
     try:
-        slave = Board(sim, "slave", bus, "slave", impl, timing=8 if impl == "python" else None)
+        slave = Board(sim, "slave", bus, "slave", impl, timing=50 if impl == "python" else None,
+                      send_timeout=30000)
         slave.wait_for("ready")
         master = Board(sim, "master", bus, "master", impl, plan=plan,
-                       timing=12 if impl == "python" else None)
+                       timing=50 if impl == "python" else None)
         try:
             return master.results(timeout)
         finally:

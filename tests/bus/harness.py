@@ -22,13 +22,15 @@ class Board:
     """One MicroPython process running boards/board.py against the simulator."""
 
     def __init__(self, sim, name, bus, role, impl="native", plan=None, timing=None, hide=None,
-                 script=None):
+                 script=None, send_timeout=None):
         env = dict(os.environ, MICROPYPATH=MICROPYPATH, BUS=bus, ROLE=role, IMPL=impl,
                    PLAN=json.dumps(plan or []), **sim.env(name))
         if timing:
             env["TIMING"] = str(timing)
         if hide:
             env["OMV_BUS_HIDE"] = hide
+        if send_timeout:
+            env["SEND_TIMEOUT"] = str(send_timeout)
         args = [MICROPYTHON, "-X", "heapsize=4M"]
         args += ["-c", script] if script else [BOARD]
         self.name = name

@@ -22,8 +22,9 @@ def wire_seconds(bus, n):
     return frames * can_frame_bits(0x7FF, b"\x55" * 8) / 250000
 
 
-def start_pair(sim, boards, bus, plan, slave_impl="native", master_impl="native", timing=None):
-    slave = boards(sim, "slave", bus, "slave", slave_impl, timing=timing)
+def start_pair(sim, boards, bus, plan, slave_impl="native", master_impl="native", timing=None,
+               send_timeout=None):
+    slave = boards(sim, "slave", bus, "slave", slave_impl, timing=timing, send_timeout=send_timeout)
     slave.wait_for("ready")
     return boards(sim, "master", bus, "master", master_impl, plan=plan, timing=timing)
 
@@ -51,7 +52,10 @@ def test_calls_of_every_size_and_unknown_names(sim, boards, bus):
         {"op": "unknown"},
         {"op": "calls", "sizes": [5]},
     ]
-    master = start_pair(sim, boards, bus, plan)
+    # The slave hands over a 64 KiB result for up to 20 s (loop's send_timeout), as the master
+    # waits for it (recv_timeout): with the default 1 s, one failed attempt of a 0.5 s (SPI)
+    # to 5.9 s (I2C) result packet would end the call.
+    master = start_pair(sim, boards, bus, plan, send_timeout=BIG_TIMEOUT)
     small, big_result, big_argument, unknown, after = master.results(timeout=90)
     assert_all_ok(small, len(SMALL))
     assert_all_ok(big_result, 1)

@@ -7,6 +7,8 @@
 #         bench/ref_rpc.py, the independent pure-Python reference peer)
 #   PLAN  (master) JSON list of steps; one JSON line of results is printed per step.
 #   TIMING (optional) "short_ms" for set_timing(short_timeout_ms=...)
+#   SEND_TIMEOUT (optional, slave) loop(send_timeout=...): how long the slave tries to hand
+#         over a result (1000 ms by default; a 64 KiB result takes 0.5 s on 1 MHz SPI)
 # A slave prints "ready" once its callbacks are registered, then serves forever.
 import json
 import os
@@ -120,7 +122,7 @@ def serve():
         slave.register_callback(cb)
     print("ready")
     sys.stdout.flush() if hasattr(sys.stdout, "flush") else None
-    slave.loop()
+    slave.loop(send_timeout=int(os.getenv("SEND_TIMEOUT") or 1000))
 
 
 # ---- master ----
