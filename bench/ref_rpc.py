@@ -15,7 +15,12 @@
 # - after a data packet the wait for its ack is stretched by its size (n // 256 ms), so that a
 #   slow (pure-Python) peer computing the crc of a 64 KiB argument does not miss it;
 # - every wait is cut at the end of its phase, so call() returns None within the phase
-#   timeouts (the reference may overrun a phase by a whole 5000 ms data wait).
+#   timeouts (the reference may overrun a phase by a whole 5000 ms data wait);
+# - the slave waits for the RESULT_DATA request with the long timeout (cut at the phase end),
+#   not the short one: a master that answers the RESULT_HEADER later than the slave's short
+#   timeout otherwise waits its whole phase for a RESULT_DATA the slave will never send (the
+#   slave has gone back to waiting for a RESULT_HEADER request). A wrong packet still ends
+#   the attempt at once.
 
 import struct
 
@@ -365,7 +370,7 @@ class rpc_slave(rpc):
             self._flush()
             if (self._get_small(RESULT_HEADER, 0, self._wait(short, 4, start, send_timeout)) is not None
                     and self._put_packet(result_header, self._wait(short, 8, start, send_timeout))
-                    and self._get_small(RESULT_DATA, 0, self._wait(short, 4, start, send_timeout)) is not None
+                    and self._get_small(RESULT_DATA, 0, self._wait(LONG_TIMEOUT_MS, 4, start, send_timeout)) is not None
                     and self._put_packet(result_data, self._wait(LONG_TIMEOUT_MS, n + 4, start, send_timeout))):
                 return True
             short = self._grow(short, send_timeout)

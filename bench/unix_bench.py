@@ -1,0 +1,108 @@
+"""The unix-port benchmark of issue 3, in one run on loopback: calls/s of our module's native
+network and stream transports (0 B, 1 KiB, 64 KiB echo calls) next to the raw link measured
+in the same run, our module over a Python-level transport (get_bytes/put_bytes overrides),
+the pure-Python reference peer bench/ref_rpc.py as the baseline, and heap bytes allocated per
+call. Prints a table. Run: `make unix-bench` (or .venv/bin/python bench/unix_bench.py [SECONDS])."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "unix"))
+from conftest import MPy, free_port, MICROPYPATH  # noqa: E402  (the tests' process harness)
+
+SECONDS = float(sys.argv[1]) if len(sys.argv) > 1 else 2.0
+SIZES = (0, 1024, 65536)
+
+
+def bench_path(name):
+    return os.path.join(HERE, "mpy", name)
+
+
+def raw(kind):
+    port = free_port()
+    server = MPy(bench_path("bench_raw.py"), "server", kind, port, name="raw-server")
+    try:
+        server.wait_line("READY")
+        client = MPy(bench_path("bench_raw.py"), "client", kind, port, SECONDS, name="raw-client")
+        res = client.result(timeout=60 + 4 * SECONDS)
+        client.finish()
+        server.finish()
+        return res
+    finally:
+        server.kill()
+
+
+def calls(master_impl, slave_impl, transport, slave_transport=None):
+    port = free_port()
+    slave = MPy("slave.py", slave_impl, "%s:%d" % (slave_transport or transport, port), name="slave")
+    try:
+        slave.wait_line("READY")
+        master = MPy(bench_path("bench_calls.py"), master_impl, "%s:%d" % (transport, port), SECONDS,
+                     *SIZES, name="bench-master")
+        res = master.result(timeout=120 + 10 * SECONDS)
+        master.finish()
+        slave.finish()
+        return res
+    finally:
+        slave.kill()
+
+
+def main():
+    print("unix-port benchmark: loopback, %.1f s per figure, one run (machine shared, figures noisy)" % SECONDS)
+    raw_tcp = raw("tcp")
+    raw_udp = raw("udp")
+    rows = [
+        ("ours, network transport (UDP <=1400 B, TCP above)", calls("mod", "mod", "net")),
+        ("ours, stream transport over a TCP socket", calls("mod", "mod", "tcp")),
+        ("ours, Python transport (get_bytes/put_bytes subclass, TCP)", calls("mod", "mod", "py", "tcp")),
+        ("reference peer bench/ref_rpc.py, network", calls("ref", "ref", "net")),
+        ("reference peer bench/ref_rpc.py, TCP stream", calls("ref", "ref", "tcp")),
+    ]
+    print()
+    print("raw link, same interpreter: 4 round trips (the 8-packet exchange, tiny payloads):")
+    print("  TCP %9.0f /s    UDP %9.0f /s" % (raw_tcp["rt4_per_s"], raw_udp["rt4_per_s"]))
+    print("raw link: 64 KiB echo over TCP: %9.0f /s" % raw_tcp["echo64k_per_s"])
+    print()
+    header = "%-62s %12s %12s %12s" % ("echo calls per second", "0 B", "1 KiB", "64 KiB")
+    print(header)
+    print("-" * len(header))
+    for label, res in rows:
+        print("%-62s %12.0f %12.0f %12.0f" % ((label,) + tuple(res[str(n)]["calls_per_s"] for n in SIZES)))
+    print()
+    print("the same, from the median call time (1 / median; not skewed by a rare failed call)")
+    for label, res in rows:
+        print("%-62s %12.0f %12.0f %12.0f" % ((label,) + tuple(res[str(n)]["median_per_s"] for n in SIZES)))
+    print()
+    print("ratio to the raw link (target >= 40%): 0 B and 1 KiB against the 4-round-trip ping-pong")
+    print("(UDP for the network transport, TCP for the stream), 64 KiB against the 64 KiB TCP echo")
+    for key, what in (("calls_per_s", "calls/s"), ("median_per_s", "1/median")):
+        for label, res in rows[:2]:
+            rt = raw_udp["rt4_per_s"] if "network" in label else raw_tcp["rt4_per_s"]
+            print("%-62s %11.0f%% %11.0f%% %11.0f%%" % (
+                "%s [%s]" % (label[:50], what), 100 * res["0"][key] / rt, 100 * res["1024"][key] / rt,
+                100 * res["65536"][key] / raw_tcp["echo64k_per_s"]))
+    print()
+    print("ours against the reference peer (same transport, same run, calls/s)")
+    for (label, ours), (_, ref) in ((rows[0], rows[3]), (rows[1], rows[4])):
+        print("%-62s %11.1fx %11.1fx %11.1fx" % ((label,) + tuple(
+            ours[str(n)]["calls_per_s"] / ref[str(n)]["calls_per_s"] for n in SIZES)))
+    print("ours over a Python transport against the reference peer over TCP (the engine's own cost)")
+    print("%-62s %11.1fx %11.1fx %11.1fx" % (("python transport / reference, TCP",) + tuple(
+        rows[2][1][str(n)]["calls_per_s"] / rows[4][1][str(n)]["calls_per_s"] for n in SIZES)))
+    print()
+    print("heap bytes allocated per call on the master (gc off; the result alone is the target)")
+    for label, res in rows:
+        print("%-62s %12s %12s %12s" % ((label,) + tuple(
+            "%.0f" % h if h is not None else "heap full" for h in (res[str(n)]["heap_per_call"] for n in SIZES))))
+    failed = [(label, n, res[str(n)]) for label, res in rows for n in SIZES if res[str(n)]["failed"]]
+    print()
+    for label, n, r in failed:
+        print("note: %s, %d B: %d of %d calls failed (3 s phases): %s" % (
+            label, n, r["failed"], r["calls"], r["errors"]))
+    if not failed:
+        print("no call failed")
+
+
+if __name__ == "__main__":
+    main()
