@@ -11,7 +11,8 @@
  *         switch (io.action) {
  *         case OMV_RPC_ACTION_FLUSH:   drop pending input; complete(OK) (see OMV_RPC_ACTION_FLUSH)
  *         case OMV_RPC_ACTION_SEND:    write io.data[0..io.len] within io.timeout_ms; complete(OK/TIMEOUT/ERROR)
- *         case OMV_RPC_ACTION_RECV:    read exactly io.len bytes within io.timeout_ms into io.data, or,
+ *         case OMV_RPC_ACTION_RECV:    read exactly io.len bytes within io.timeout_ms (the first of them
+ *                                      within io.start_timeout_ms when it is not 0) into io.data, or,
  *                                      when io.data is NULL, into a buffer of the caller's own that it
  *                                      passes to complete (a data packet: the caller owns the memory,
  *                                      e.g. the result object it will return); complete(OK/TIMEOUT/ERROR)
@@ -134,6 +135,14 @@ typedef struct omv_rpc_io {
                              DISPATCH: the argument; DELIVER: the frame */
     uint32_t name_hash;   /* DISPATCH */
     uint32_t status;      /* DONE: OMV_RPC_* */
+    uint32_t start_timeout_ms; /* RECV: 0 = no limit; else the first byte of the packet must
+                             arrive within start_timeout_ms of the action's start, or the
+                             caller completes TIMEOUT (the whole packet still has timeout_ms).
+                             A caller that only moves whole packets (I2C, SPI, CAN) ignores it.
+                             Set only for the master's RESULT_DATA: the slave answers the
+                             request at once when the sides are in step; a request that came
+                             after the slave's short timeout gets no answer, and the master
+                             would otherwise wait out the long timeout past recv_timeout. */
 } omv_rpc_io_t;
 
 /* Timing and limits. Zero fields take the reference defaults shown. */

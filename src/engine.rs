@@ -340,6 +340,9 @@ pub struct Engine<B: Buffer> {
     in_sync: bool,
     /// When the last send or receive completed.
     last_io_at: u32,
+    /// The master's RESULT_DATA receive: its first byte must come within this many ms (see
+    /// [`Engine::start_timeout_ms`]); set when the request has been sent.
+    result_data_start_timeout: u32,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
@@ -383,6 +386,7 @@ impl<B: Buffer> Engine<B> {
             lfsr: AckLfsr::START,
             in_sync: false,
             last_io_at: 0,
+            result_data_start_timeout: 0,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -406,6 +410,27 @@ impl<B: Buffer> Engine<B> {
     /// The short timeout the next short wait will use (ms).
     pub fn short_timeout(&self) -> u32 {
         self.short_timeout
+    }
+
+    /// For the [`Io::Recv`] that [`Engine::poll`] asks for now: the first byte of the packet
+    /// must arrive within this many ms of the receive's start, else the caller completes it
+    /// with `Timeout` (the whole packet still has `timeout_ms`); 0 means no such limit, and is
+    /// what every other action gets (`omv_rpc_io_t.start_timeout_ms` in the C ABI).
+    ///
+    /// Only the master's RESULT_DATA receive has one. The slave sends RESULT_DATA as soon as it
+    /// reads the request, so when the sides are in step its first bytes come within a round
+    /// trip; only the transfer may take long (64 KiB on a slow UART). If the request came after
+    /// the slave's short timeout, the slave has gone back to waiting for a RESULT_HEADER
+    /// request and nothing will come: without this limit the master would sit out the long
+    /// timeout (5000 ms), past its recv_timeout. The slave's COMMAND_DATA wait has no such
+    /// limit: a slow master (the old desktop library) may take seconds to compute a 64 KiB
+    /// CRC between the header ack and the data.
+    pub fn start_timeout_ms(&self) -> u32 {
+        if self.step == Step::RecvResultData {
+            self.result_data_start_timeout
+        } else {
+            0
+        }
     }
 
     pub fn stats(&self) -> Stats {
@@ -672,6 +697,7 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendResultDataRequest => {
                 if self.sent(status, Packet::ResultData) {
+                    self.result_data_start_timeout = self.result_data_start_timeout_at(now);
                     self.step = Step::RecvResultData;
                 } else {
                     self.attempt_failed(now);
@@ -934,6 +960,17 @@ impl<B: Buffer> Engine<B> {
         } else {
             self.attempt_packets();
         }
+    }
+
+    /// The first-byte limit of the master's RESULT_DATA receive whose request was sent at
+    /// `now` (see [`Engine::start_timeout_ms`]): half the time left in the phase, at least the
+    /// current short timeout, at most the long timeout. Half, not all of it: a request the
+    /// slave missed is only answered after a retry, which must come while the slave still
+    /// holds its result (its send_timeout, usually our recv_timeout, started with our phase);
+    /// and a slow slave still gets as much time as the phase can give in one attempt or two.
+    fn result_data_start_timeout_at(&self, now: u32) -> u32 {
+        let phase_left = self.phase_timeout.saturating_sub(now.wrapping_sub(self.phase_start));
+        (phase_left / 2).max(self.short_timeout).min(self.config.long_timeout_ms)
     }
 
     fn attempt_failed(&mut self, now: u32) {

@@ -37,6 +37,9 @@ pub struct omv_rpc_io_t {
     pub data: *mut u8,
     pub name_hash: u32,
     pub status: u32,
+    /// RECV: the first byte must arrive within this many ms (0: no limit); see
+    /// [`Engine::start_timeout_ms`]. Added last: every earlier offset is unchanged.
+    pub start_timeout_ms: u32,
 }
 
 pub type omv_rpc_config_t = Config;
@@ -160,6 +163,7 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
         data: ptr::null_mut(),
         name_hash: 0,
         status: Status::Ok as u32,
+        start_timeout_ms: 0,
     };
     // Lengths handed out here are at most a u32 length field plus 4 (checked on entry).
     let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -202,7 +206,9 @@ pub unsafe extern "C" fn omv_rpc_poll(e: *mut omv_rpc_engine_t, now_ms: u32, io:
         *io = io_to_c(Io::Done(Status::BadBuffer));
         return;
     };
+    let start_timeout_ms = engine.start_timeout_ms();
     *io = io_to_c(engine.poll(now_ms));
+    io.start_timeout_ms = start_timeout_ms;
 }
 
 #[no_mangle]

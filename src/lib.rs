@@ -38,6 +38,9 @@
 //! - [`Engine::complete`]`(now, status, buffer)`: how it went, with the caller's buffer where
 //!   one is due (a data packet received into the caller's memory, the result packet at
 //!   DISPATCH, the frame at PRODUCE).
+//! - [`Engine::start_timeout_ms`]: for the receive poll() asks for, how soon its first byte
+//!   must come (0: no limit; only the master's RESULT_DATA has one). `omv_rpc_io_t` carries it
+//!   as `start_timeout_ms`.
 //! - [`Engine::abort`], [`Engine::stats`], [`Engine::last_error`], [`Engine::result`].
 //!
 //! The engine is generic over the caller's buffer type `B` (`Vec<u8>`, `&mut [u8]`, ...); the C

@@ -86,7 +86,7 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status]);
+    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms]);
     layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms]);
     layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames]);
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
@@ -217,12 +217,16 @@ const SMOKE: &str = r#"
 #include <stdlib.h>
 #include <string.h>
 
+/* Every RECV's packet and start_timeout_ms, as "packet:ms " (the last run's). */
+static char starts[512];
+
 /* Drives e against recorded peer bytes; the DISPATCH callback echoes its argument. */
 static int run(omv_rpc_engine_t *e, const uint8_t *in, size_t in_len, const char *label) {
     size_t at = 0;
     uint32_t now = 0;
     static uint8_t caller[8192], result[8192];
     printf("%s ", label);
+    starts[0] = 0;
     for (;;) {
         omv_rpc_io_t io;
         omv_rpc_poll(e, now, &io);
@@ -238,6 +242,8 @@ static int run(omv_rpc_engine_t *e, const uint8_t *in, size_t in_len, const char
             omv_rpc_complete(e, now, OMV_RPC_IO_OK, NULL, 0);
             break;
         case OMV_RPC_ACTION_RECV:
+            if (strlen(starts) + 24 < sizeof(starts))
+                sprintf(starts + strlen(starts), "%u:%u ", (unsigned)io.packet, (unsigned)io.start_timeout_ms);
             if (at + io.len > in_len) { now += io.timeout_ms; omv_rpc_complete(e, now, OMV_RPC_IO_TIMEOUT, NULL, 0); break; }
             if (io.data) {
                 memcpy(io.data, in + at, io.len);
@@ -272,6 +278,7 @@ int main(void) {
     if (omv_rpc_call_start(&master, hash, packet, argument_len + 4, 1000, 1000, 0) != OMV_RPC_OK) return 1;
     if (omv_rpc_call_start(&master, hash, packet, argument_len + 4, 1000, 1000, 0) != OMV_RPC_BUSY) return 2;
     run(&master, slave_to_master, slave_to_master_len, "master");
+    printf("master_starts %s\n", starts);
     printf("result_len %u\n", (unsigned)omv_rpc_result_len(&master));
     omv_rpc_stats_t stats;
     omv_rpc_stats(&master, &stats);
@@ -279,6 +286,7 @@ int main(void) {
 
     if (omv_rpc_serve_start(&slave, 1000, 1000, 0) != OMV_RPC_OK) return 3;
     run(&slave, master_to_slave, master_to_slave_len, "slave");
+    printf("slave_starts %s\n", starts);
 
     /* A turn with nothing to read ends NO_COMMAND and says why. */
     omv_rpc_serve_start(&slave, 5, 5, 0);
@@ -312,6 +320,12 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     assert_eq!(lines["master_status"], "0");
     assert_eq!(lines["result_len"], (echo.get("result_hex").str().len() / 2).to_string());
     assert_eq!(lines["calls_ok"], "1");
+    // Only the master's RESULT_DATA receive has a first-byte limit: half of the phase's
+    // 1000 ms (the replay's clock stands still).
+    let (cmd, res) = (Packet::CommandHeader as u32, Packet::ResultHeader as u32);
+    let (cmd_data, res_data) = (Packet::CommandData as u32, Packet::ResultData as u32);
+    assert_eq!(lines["master_starts"].trim(), format!("{cmd}:0 {cmd_data}:0 {res}:0 {res_data}:500"));
+    assert_eq!(lines["slave_starts"].trim(), format!("{cmd}:0 {cmd_data}:0 {res}:0 {res_data}:0"));
     assert_eq!(lines["slave"], echo.get("slave_to_master_hex").str());
     assert_eq!(lines["slave_status"], "0");
     assert_eq!(lines["idle_status"], (Status::NoCommand as u32).to_string());

@@ -62,6 +62,8 @@ struct Link {
     faults: Faults,
     /// Extra delay of every send, up to this many ms (a busy peer or bus), without faults.
     jitter_ms: u64,
+    /// The master's next RESULT_DATA requests (one per entry) arrive this many ms late.
+    late_result_data_requests: VecDeque<u64>,
 }
 
 impl Link {
@@ -113,6 +115,8 @@ impl Link {
 struct Wait {
     len: usize,
     deadline: u64,
+    /// The first byte must have arrived by then (the engine's start_timeout_ms), if given.
+    start_deadline: Option<u64>,
 }
 
 struct Side {
@@ -128,11 +132,23 @@ struct Side {
     flushes: u64,
     /// The last action was a FLUSH.
     flushed: bool,
+    /// Carry out the engine's first-byte limit (start_timeout_ms); false: a driver that
+    /// ignores it, as before it existed.
+    honour_start_timeout: bool,
 }
 
 impl Side {
     fn new(engine: Engine<Vec<u8>>, now: u64) -> Side {
-        Side { engine, now, wait: None, inbox: Pipe::default(), flush_every_attempt: false, flushes: 0, flushed: false }
+        Side {
+            engine,
+            now,
+            wait: None,
+            inbox: Pipe::default(),
+            flush_every_attempt: false,
+            flushes: 0,
+            flushed: false,
+            honour_start_timeout: true,
+        }
     }
 
     /// Drops what has arrived by now.
@@ -147,6 +163,11 @@ impl Side {
     /// it gets them all.
     fn resolves_at(&self) -> (u64, bool) {
         let w = self.wait.as_ref().expect("waiting");
+        if let Some(start_deadline) = w.start_deadline {
+            if w.len > 0 && self.inbox.bytes.front().map_or(true, |&(arrival, _)| arrival > start_deadline) {
+                return (start_deadline, false);
+            }
+        }
         match self.inbox.bytes.get(w.len.wrapping_sub(1)) {
             _ if w.len == 0 => (self.now, true),
             Some(&(arrival, _)) if arrival <= w.deadline => (arrival.max(self.now), true),
@@ -207,7 +228,7 @@ impl Sim {
         Sim {
             master: Side::new(master(), start),
             slave,
-            link: Link { rng: Rng(seed ^ 0xA5A5), loss: 0.0, down_from: 0, down_until: 0, faults: Faults::default(), jitter_ms: 0 },
+            link: Link { rng: Rng(seed ^ 0xA5A5), loss: 0.0, down_from: 0, down_until: 0, faults: Faults::default(), jitter_ms: 0, late_result_data_requests: VecDeque::new() },
             rng: Rng(seed),
             callback_ms: 0,
             turn_gap_ms: 0,
@@ -327,9 +348,19 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
         side.flushed = matches!(side.engine.poll(now), Io::Flush);
         match side.engine.poll(now) {
             Io::Flush => side.flush(),
-            Io::Send { data, .. } => link.send(peer_inbox, side.now, data),
+            Io::Send { packet, data, .. } => {
+                let late = if is_master && packet == Packet::ResultData {
+                    link.late_result_data_requests.pop_front().unwrap_or(0)
+                } else {
+                    0
+                };
+                link.send(peer_inbox, side.now + late, data)
+            }
             Io::Recv { len, timeout_ms, .. } => {
-                side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms) });
+                let start_timeout_ms = side.engine.start_timeout_ms();
+                let start_deadline = (side.honour_start_timeout && start_timeout_ms > 0)
+                    .then(|| side.now + u64::from(start_timeout_ms));
+                side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms), start_deadline });
                 continue;
             }
             Io::Dispatch { name_hash, argument } => {
@@ -435,6 +466,7 @@ fn run_stream(seed: u64, depth: u32, frames: &[Vec<u8>], reader_is_master: bool,
         down_until: 0,
         faults: Faults::default(),
         jitter_ms: 3,
+        late_result_data_requests: VecDeque::new(),
     };
     let (reader, writer) = if reader_is_master { (&mut master, &mut slave) } else { (&mut slave, &mut master) };
     assert_eq!(writer.engine.stream_writer_start(5000, 1000), Status::Ok);
@@ -576,5 +608,68 @@ fn eager_peers_make_back_to_back_calls_without_retries() {
         } else {
             assert!(retries[0] <= retries[1], "{what}: no more retries than the reference rule");
         }
+    }
+}
+
+/// The master's RESULT_DATA request reaches the slave after the slave's short timeout (here
+/// 10 ms late, a stalled bus or a loaded host): the slave has gone back to waiting for a
+/// RESULT_HEADER request and will never answer it. Honouring the engine's first-byte limit
+/// (start_timeout_ms), the master gives up on that RESULT_DATA within its phase and retries;
+/// ignoring it (the driver before the limit existed), it waits out the long timeout (5000 ms),
+/// far past recv_timeout (1000 ms), and the call fails.
+#[test]
+fn a_late_result_data_request_costs_a_retry_not_the_long_timeout() {
+    println!("driver                      status        virtual ms  master retries  RESULT_NOT_TAKEN turns");
+    for honour in [false, true] {
+        let mut sim = Sim::new(0x1A7E, 1000);
+        sim.master.honour_start_timeout = honour;
+        sim.run_call(&mut Tally::default());
+        sim.master.engine.stats_reset();
+        sim.link.late_result_data_requests.push_back(10);
+        let mut late = Tally::default();
+        let started = sim.master.now;
+        let call = sim.master.engine.call_start(name_hash(b"snapshot"), command_packet(b"?"), 1000, 1000, started as u32);
+        assert_eq!(call, Status::Ok);
+        let mut not_taken = 0;
+        let status = loop {
+            let (is_master, event) = next_event(&mut sim.master, &mut sim.slave, &mut sim.link);
+            let side = if is_master { &mut sim.master } else { &mut sim.slave };
+            match event {
+                Event::Dispatch { .. } if !is_master => {
+                    side.engine.complete(side.now as u32, IoStatus::Ok, Some(command_packet(b"the result")));
+                }
+                Event::Done(status) if is_master => break status,
+                Event::Done(status) => {
+                    not_taken += u32::from(status == Status::ResultNotTaken);
+                    side.engine.serve_start(1000, 1000, side.now as u32);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let elapsed = sim.master.now - started;
+        let retries = sim.master.engine.stats().retries;
+        println!(
+            "{:<27} {:<13} {:10}  {:14}  {}",
+            if honour { "honours start_timeout_ms" } else { "ignores it (before)" },
+            format!("{status:?}"),
+            elapsed,
+            retries,
+            not_taken
+        );
+        if honour {
+            assert_eq!(status, Status::Ok, "the call succeeds by retrying");
+            assert_eq!(sim.master.engine.result(), Some(&b"the result"[..]));
+            assert!(retries >= 1, "it took a retry");
+            assert!(elapsed < 1000, "within recv_timeout: {elapsed} ms");
+        } else {
+            assert_eq!(status, Status::RecvTimeout);
+            assert!(elapsed >= 5000, "the long timeout: {elapsed} ms");
+        }
+        // The link is in step again afterwards.
+        sim.master.now = sim.master.now.max(sim.slave.now);
+        for _ in 0..5 {
+            sim.run_call(&mut late);
+        }
+        assert_eq!(late.ok, 5, "{late:?}");
     }
 }

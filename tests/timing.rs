@@ -21,8 +21,11 @@ enum Seen {
     Done(Status),
 }
 
+/// (Also checks the first-byte limit of every action: only the master's RESULT_DATA receive
+/// has one, within its timeout; see `master_result_data_first_byte_limit_*`.)
 fn seen(e: &mut Engine<Vec<u8>>, now: u32) -> Seen {
-    match e.poll(now) {
+    let (role, start_timeout) = (e.role(), e.start_timeout_ms());
+    let seen = match e.poll(now) {
         Io::Flush => Seen::Flush,
         Io::Send { packet, timeout_ms, data } => Seen::Send(packet, timeout_ms, data.len()),
         Io::Recv { packet, timeout_ms, len, .. } => Seen::Recv(packet, timeout_ms, len),
@@ -30,7 +33,14 @@ fn seen(e: &mut Engine<Vec<u8>>, now: u32) -> Seen {
         Io::Deliver { .. } => Seen::Deliver,
         Io::Produce => Seen::Produce,
         Io::Done(s) => Seen::Done(s),
+    };
+    match (role, &seen) {
+        (Role::Master, Seen::Recv(Packet::ResultData, timeout_ms, _)) => {
+            assert!(start_timeout > 0 && start_timeout <= *timeout_ms, "RESULT_DATA: {start_timeout} of {timeout_ms}")
+        }
+        _ => assert_eq!(start_timeout, 0, "{role:?} {seen:?}: no first-byte limit"),
     }
+    seen
 }
 
 /// Feeds `bytes` to the engine's pending receive (into its own buffer or the caller's).
@@ -210,6 +220,106 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     assert_eq!(seen(&mut e, now), Seen::Done(Status::Ok));
     assert_eq!(e.result(), Some(&b"ok"[..]));
     assert_eq!(e.stats().retries, 1);
+}
+
+/// Master: runs a call started at `now` through phase 1 and phase 2 up to its RESULT_DATA
+/// receive; returns the time then.
+fn to_result_data(e: &mut Engine<Vec<u8>>, mut now: u32, step_ms: u32) -> u32 {
+    loop {
+        match seen(e, now) {
+            Seen::Flush => ok(e, now),
+            Seen::Send(..) => {
+                ok(e, now);
+                now += step_ms;
+            }
+            Seen::Recv(Packet::CommandHeader, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER)),
+            Seen::Recv(Packet::CommandData, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA)),
+            Seen::Recv(Packet::ResultHeader, ..) => feed(e, now, &U32Packet::result_header(2).emit()),
+            Seen::Recv(Packet::ResultData, ..) => return now,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn master_result_data_first_byte_limit_is_half_the_phase_left_at_least_the_short_timeout() {
+    // Every attempt's RESULT_DATA request goes unanswered (the slave missed it): each waits for
+    // the first byte at most half of what is left of recv_timeout (1000 ms), at least the
+    // grown short timeout, then retries; the phase ends on time, not after the long timeout.
+    let mut e = master();
+    let start = 7_000;
+    e.call_start(0xABCD, command_packet(b"hello"), 1000, 1000, start);
+    let mut now = to_result_data(&mut e, start, 0);
+    let phase_start = now;
+    let mut limits = Vec::new();
+    loop {
+        assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
+        let limit = e.start_timeout_ms();
+        let left = 1000 - (now - phase_start);
+        assert_eq!(limit, (left / 2).max(e.short_timeout()), "at {} ms into the phase", now - phase_start);
+        limits.push(limit);
+        // Nothing came within the limit.
+        now += limit;
+        e.complete(now, IoStatus::Timeout, None);
+        now = to_result_data_retry(&mut e, now);
+        if now == u32::MAX {
+            break;
+        }
+    }
+    // First attempt, then later in the phase: halving down to the short timeout (3 * 4/3...).
+    assert_eq!(&limits[..5], &[500, 250, 125, 62, 31]);
+    assert!(limits.iter().rev().take(3).all(|&l| l < 31), "{limits:?}");
+    assert_eq!(e.last_error().status, Status::RecvTimeout);
+    assert_eq!(e.last_error().packet, Packet::ResultData);
+    assert_eq!(e.last_error().reason, Reason::Timeout);
+    assert_eq!(e.last_error().attempts as usize, limits.len());
+}
+
+/// Master after a failed RESULT_DATA attempt: the retry up to its RESULT_DATA receive (the
+/// time then), or u32::MAX when the phase ended instead.
+fn to_result_data_retry(e: &mut Engine<Vec<u8>>, now: u32) -> u32 {
+    match seen(e, now) {
+        Seen::Done(Status::RecvTimeout) => u32::MAX,
+        Seen::Flush => to_result_data(e, now, 0),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn master_result_data_first_byte_limit_is_capped_at_the_long_timeout_and_measured_from_the_request() {
+    // recv_timeout 60 s: half of it is over the long timeout, which caps the limit.
+    let mut e = master();
+    e.call_start(1, command_packet(b"x"), 1000, 60_000, 0);
+    let now = to_result_data(&mut e, 0, 0);
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
+    assert_eq!(e.start_timeout_ms(), 5000);
+    // A configured long timeout caps it the same way.
+    let mut e: Engine<Vec<u8>> = Engine::new(Role::Master, Config { long_timeout_ms: 300, ..Config::default() });
+    e.call_start(1, command_packet(b"x"), 1000, 1000, 0);
+    let now = to_result_data(&mut e, 0, 0);
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 300, 6));
+    assert_eq!(e.start_timeout_ms(), 300);
+    // The phase's time already spent counts: the RESULT_HEADER exchange took 40 ms, so
+    // (1000 - 40) / 2 for the first byte; measured when the request was sent, so polling
+    // later does not change it.
+    let mut e = master();
+    e.call_start(1, command_packet(b"x"), 1000, 1000, 0);
+    let now = to_result_data(&mut e, 0, 40);
+    assert_eq!(seen(&mut e, now + 100), Seen::Recv(Packet::ResultData, 5000, 6));
+    assert_eq!(e.start_timeout_ms(), 480);
+    // Near the phase's end the short timeout is the floor (and never more than the phase).
+    let mut e = master();
+    e.call_start(1, command_packet(b"x"), 1000, 10, 0);
+    let now = to_result_data(&mut e, 0, 6);
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
+    assert_eq!(e.start_timeout_ms(), 3, "the short timeout, over (10 - 6) / 2");
+    // The RESULT_DATA that does come is taken whole, however long its transfer (the limit is
+    // the caller's business: only the first byte).
+    let mut result = vec![0, 0, b'o', b'k', 0, 0];
+    wire::frame(wire::MAGIC_RESULT_DATA, &mut result);
+    feed(&mut e, now + 4000, &result);
+    assert_eq!(seen(&mut e, now + 4000), Seen::Done(Status::Ok));
+    assert_eq!(e.start_timeout_ms(), 0, "no action, no limit");
 }
 
 #[test]
