@@ -57,6 +57,7 @@ typedef struct rpc_engine_obj {
     size_t io_done;
     uint32_t io_start;
     uint32_t io_timeout;
+    uint32_t io_start_timeout; /* RECV: the first byte is due within this (0: no limit) */
     uint8_t *io_buf;         /* where the pending RECV goes */
     rpc_buffer_t command;    /* master: the COMMAND_DATA packet; slave: the one received */
     rpc_buffer_t result;     /* slave: the RESULT_DATA packet to send */
@@ -232,6 +233,29 @@ static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
     return timeout;
 }
 
+/* The transports that see the bytes of a packet as they come (stream: UART, USB VCP, socket,
+ * pty; network: a UDP datagram or the TCP connection) and so can carry out
+ * io.start_timeout_ms. The bus transports (I2C, SPI, CAN) and a Python override move whole
+ * packets: they cannot tell when the first byte came, and keep the packet's whole timeout. */
+extern const rpc_transport_ops_t rpc_stream_transport_ops;
+extern const rpc_transport_ops_t rpc_network_transport_ops;
+
+static uint32_t rpc_io_start_timeout(rpc_engine_obj_t *self) {
+    const rpc_transport_ops_t *ops = self->transport->ops;
+    if (self->io.action != OMV_RPC_ACTION_RECV
+        || (ops != &rpc_stream_transport_ops && ops != &rpc_network_transport_ops)) {
+        return 0;
+    }
+    uint32_t start_timeout = self->io.start_timeout_ms;
+    return start_timeout < self->io_timeout ? start_timeout : 0;
+}
+
+/* True while a RECV with a first-byte limit has nothing yet and the limit has passed. */
+static bool rpc_first_byte_missed(rpc_engine_obj_t *self) {
+    return self->io_start_timeout != 0 && self->io_done == 0
+           && rpc_time_left(self->io_start, self->io_start_timeout) == 0;
+}
+
 /* Carries out io actions until the operation is done (true) or, when !blocking, until an
  * io action would have to wait (false; call again to go on). */
 static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
@@ -256,6 +280,7 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                     self->io_done = 0;
                     self->io_start = rpc_now();
                     self->io_timeout = rpc_io_timeout(self);
+                    self->io_start_timeout = rpc_io_start_timeout(self);
                     self->io_buf = self->io.data;
                     if (self->io.action == OMV_RPC_ACTION_RECV && self->io_buf == NULL) {
                         self->io_buf = rpc_recv_buffer(self, self->io.len);
@@ -282,15 +307,26 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             }
         }
         uint32_t left = (blocking || t->ops->whole_packets) ? rpc_time_left(self->io_start, self->io_timeout) : 0;
+        if (self->io_start_timeout != 0 && self->io_done == 0) {
+            /* Nothing of the packet yet: wait for its first byte only until the limit. */
+            uint32_t start_left = rpc_time_left(self->io_start, self->io_start_timeout);
+            left = start_left < left ? start_left : left;
+        }
         int status;
         if (self->io.action == OMV_RPC_ACTION_SEND) {
             status = t->ops->send(t, self->io.data, self->io.len, &self->io_done, left, self->io.packet);
         } else {
             status = t->ops->recv(t, self->io_buf, self->io.len, &self->io_done, left, self->io.packet);
         }
-        if (status == OMV_RPC_IO_TIMEOUT && !blocking && !t->ops->whole_packets
+        if (status == OMV_RPC_IO_TIMEOUT && !t->ops->whole_packets && !rpc_first_byte_missed(self)
             && rpc_time_left(self->io_start, self->io_timeout) > 0) {
-            return false;
+            if (!blocking) {
+                return false;
+            }
+            if (self->io_start_timeout != 0) {
+                /* The first bytes came within the limit: the rest has the packet's timeout. */
+                continue;
+            }
         }
         if (status == OMV_RPC_IO_ERROR && blocking) {
             /* A transport that fails at once (nobody listening, connection refused) would

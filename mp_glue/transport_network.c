@@ -196,7 +196,8 @@ static int rpc_network_recv(rpc_transport_t *t, uint8_t *buf, size_t len, size_t
     return rpc_stream_recv(&self->udp, buf, len, done, timeout_ms);
 }
 
-static const rpc_transport_ops_t rpc_network_transport_ops = {
+/* (Not static: the driver knows it as a transport that sees bytes as they come.) */
+const rpc_transport_ops_t rpc_network_transport_ops = {
     .flush = rpc_network_flush,
     .send = rpc_network_send,
     .recv = rpc_network_recv,

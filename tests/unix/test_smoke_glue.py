@@ -497,3 +497,133 @@ def test_slow_callback_every_flush_carried_out(built, tmp_path):
     assert results == [True] * 20, last_error
     assert last_error is None
     assert calls_ok == 20
+
+
+def crc16(data):
+    # CRC-16/CCITT-FALSE (PROTOCOL.md), written out so this peer is independent of the module.
+    crc = 0xFFFF
+    for b in data:
+        crc ^= b << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+            crc &= 0xFFFF
+    return crc
+
+
+def packet(magic, payload=b""):
+    head = magic.to_bytes(2, "little") + payload
+    return head + crc16(head).to_bytes(2, "little")
+
+
+class LateRequestSlave:
+    """A slave in CPython over a TCP stream that answers every RESULT_HEADER request but
+    ignores the first RESULT_DATA request of each call: what the master sees when its request
+    reached a reference slave after the slave's short timeout (the slave went back to waiting
+    for a RESULT_HEADER request). Its callback reverses the argument."""
+
+    def __init__(self, port):
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.2", port))
+        self.listener.listen(1)
+        self.dropped = 0
+        self.error = None
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def read(self, conn, n):
+        data = b""
+        while len(data) < n:
+            chunk = conn.recv(n - len(data))
+            if not chunk:
+                raise EOFError
+            data += chunk
+        return data
+
+    def serve(self):
+        self.listener.settimeout(30)
+        try:
+            conn = self.listener.accept()[0]
+        except OSError as e:
+            self.error = repr(e)
+            return
+        conn.settimeout(30)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        result, drop = b"", True
+        try:
+            while True:
+                magic = int.from_bytes(self.read(conn, 2), "little")
+                if magic == 0x1209:  # COMMAND_HEADER(hash, len)
+                    rest = self.read(conn, 10)
+                    length = int.from_bytes(rest[4:8], "little")
+                    conn.sendall(packet(0x1209))
+                elif magic == 0xABD1:  # COMMAND_DATA(argument)
+                    data = self.read(conn, length + 2)
+                    result, drop = bytes(reversed(data[:length])), True
+                    conn.sendall(packet(0xABD1))
+                elif magic == 0x9021:  # RESULT_HEADER request
+                    self.read(conn, 2)
+                    conn.sendall(packet(0x9021, len(result).to_bytes(4, "little")))
+                elif magic == 0x1DBA:  # RESULT_DATA request
+                    self.read(conn, 2)
+                    if drop:
+                        drop = False
+                        self.dropped += 1
+                    else:
+                        conn.sendall(packet(0x1DBA, result))
+                else:
+                    self.error = "unexpected magic %04x" % magic
+                    return
+        except (EOFError, OSError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.listener.close()
+        self.thread.join(timeout=10)
+
+
+def test_unanswered_result_data_request_is_retried_within_recv_timeout(tmp_path):
+    # Before the first-byte limit (io.start_timeout_ms) the master sat out the 5000 ms long
+    # timeout on a RESULT_DATA that would never come, and the call failed past its 1000 ms
+    # recv_timeout; now it gives up on the first byte within half the phase and retries.
+    subprocess.run(["make", "unix"], cwd=ROOT, check=True, timeout=900, capture_output=True)
+    port = free_port()
+    master_script = tmp_path / "late_request_master.py"
+    master_script.write_text(
+        "import rpc, socket, json, time\n"
+        "sock = socket.socket()\n"
+        "sock.connect(socket.getaddrinfo('127.0.0.2', %d)[0][-1])\n"
+        "sock.setsockopt(6, 1, 1)\n"
+        "m = rpc.rpc_stream_master(sock)\n"
+        "m.set_timing(short_timeout_ms=30)  # a loaded machine; the slave is a Python thread\n"
+        "out = []\n"
+        "t = time.ticks_ms()\n"
+        "r = m.call('reverse', b'blocking call', send_timeout=1000, recv_timeout=1000)\n"
+        "out.append([None if r is None else bytes(r).decode(), m.last_error, time.ticks_diff(time.ticks_ms(), t)])\n"
+        "t = time.ticks_ms()\n"
+        "m.call_start('reverse', b'non-blocking call', send_timeout=1000, recv_timeout=1000)\n"
+        "while not m.call_poll():\n"
+        "    time.sleep_ms(1)\n"
+        "r = m.call_result()\n"
+        "out.append([None if r is None else bytes(r).decode(), m.last_error, time.ticks_diff(time.ticks_ms(), t)])\n"
+        "out.append(m.stats()['retries'])\n"
+        "print(json.dumps(out))\n" % port
+    )
+    slave = LateRequestSlave(port)
+    try:
+        master = micropython(master_script)
+        out, err = master.communicate(timeout=60)
+    finally:
+        slave.close()
+    assert master.returncode == 0, err
+    blocking, non_blocking, retries = json.loads(out.strip().splitlines()[-1])
+    print("blocking call:", blocking, "non-blocking call:", non_blocking, "retries:", retries)
+    assert slave.error is None, slave.error
+    assert slave.dropped == 2, "each call's first RESULT_DATA request went unanswered"
+    for (result, last_error, elapsed_ms), argument in ((blocking, "blocking call"), (non_blocking, "non-blocking call")):
+        assert result == argument[::-1], last_error
+        assert last_error is None
+        assert elapsed_ms < 2000, "within recv_timeout, not after the 5 s long timeout"
+    assert retries >= 2
