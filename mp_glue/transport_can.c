@@ -28,7 +28,7 @@ typedef struct rpc_can_transport {
     mp_obj_t sleep_us;
     uint32_t message_id;
     uint32_t bit_rate;
-    uint32_t half_frame_us;  /* half the wire time of an 8-byte frame */
+    uint32_t retry_us;       /* two 8-byte frames' wire time */
     uint8_t frame_data[RPC_CAN_FRAME_LEN];
 } rpc_can_transport_t;
 
@@ -91,14 +91,15 @@ static int rpc_can_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
         size_t n = len - *done < RPC_CAN_FRAME_LEN ? len - *done : RPC_CAN_FRAME_LEN;
         rpc_memoryview_set(t->view, (uint8_t *)data, *done, n, false);
         /* timeout=0 queues the frame in a free mailbox and returns at once; with all three
-         * busy it raises. Then wait about half a frame and try again: a send with a timeout
-         * would wait until its own frame is out, leaving the bus idle until the next send. */
+         * busy it raises. Then wait two frames' time (two mailboxes free, one frame still
+         * on the wire) and try again: a send with a timeout would wait until its own frame
+         * is out, leaving the bus idle until the next send. */
         mp_obj_t args[4] = { t->view, MP_OBJ_NEW_SMALL_INT(t->message_id),
                              MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(0) };
         mp_obj_t ret;
         while ((ret = rpc_bus_call(&t->send, 2, 1, args, NULL)) == MP_OBJ_NULL
                && rpc_time_left(start, budget) > 0) {
-            rpc_bus_delay_us(t->sleep_us, t->half_frame_us);
+            rpc_bus_delay_us(t->sleep_us, t->retry_us);
         }
         rpc_memoryview_set(t->view, NULL, 0, 0, false);
         if (ret == MP_OBJ_NULL) {
@@ -161,7 +162,7 @@ static mp_obj_t rpc_can_transport(size_t n_args, const mp_obj_t *args) {
     rpc_can_transport_t *t = (rpc_can_transport_t *)rpc_transport_new(sizeof(rpc_can_transport_t), &rpc_can_ops);
     t->message_id = (uint32_t)id;
     t->bit_rate = (uint32_t)rate;
-    t->half_frame_us = (uint32_t)(RPC_CAN_MAX_FRAME_BITS * 500000ull / (uint32_t)rate);
+    t->retry_us = (uint32_t)(2 * RPC_CAN_MAX_FRAME_BITS * 1000000ull / (uint32_t)rate);
     rpc_bus_delay_init(&t->sleep_us);
     t->view = rpc_memoryview_new(NULL, 0, 0, false);
     t->frame_view = rpc_memoryview_new(NULL, 0, 0, true);

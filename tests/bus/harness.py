@@ -31,7 +31,7 @@ class Board:
             env["OMV_BUS_HIDE"] = hide
         if send_timeout:
             env["SEND_TIMEOUT"] = str(send_timeout)
-        args = [MICROPYTHON, "-X", "heapsize=4M"]
+        args = [MICROPYTHON]
         args += ["-c", script] if script else [BOARD]
         self.name = name
         self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

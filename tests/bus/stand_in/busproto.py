@@ -98,7 +98,12 @@ class Link:
             self.sock.setsockopt(6, 1, 1)
         self._write = getattr(self.sock, "sendall", None) or self.sock.write
         self._readinto = getattr(self.sock, "recv_into", None) or self.sock.readinto
+        # Preallocated: a request header, a response header and small responses (CAN frames,
+        # pin levels): a board's C transport allocates nothing per packet, and the stand-in
+        # should not make the garbage collector stall a simulated board either.
+        self._request = bytearray(REQUEST_LEN)
         self._header = bytearray(RESPONSE_LEN)
+        self._small = bytearray(64)
         self.request(OP_HELLO, 0, 0, 0, name.encode())
 
     def _read_exactly(self, buf):
@@ -111,13 +116,18 @@ class Link:
             got += n
 
     def request(self, op, a=0, b=0, c=0, data=b""):
-        """-> (status, value, data bytes)."""
-        self._write(struct.pack(REQUEST, op, a, b, c, len(data)))
+        """-> (status, value, data). Data of up to 64 bytes is a view of a buffer that the
+        next request reuses: callers copy it out."""
+        struct.pack_into(REQUEST, self._request, 0, op, a, b, c, len(data))
+        self._write(self._request)
         if len(data):
             self._write(data)
         self._read_exactly(self._header)
         status, value, n = struct.unpack(RESPONSE, self._header)
-        out = bytearray(n)
+        if n <= len(self._small):
+            out = memoryview(self._small)[:n]
+        else:
+            out = bytearray(n)
         if n:
             self._read_exactly(out)
         return status, value, out
