@@ -60,7 +60,9 @@ void gc_collect(void) {
     gc_collect_end();
 }
 
-// No filesystem: only built-in and frozen modules can be imported.
+#if !QEMU_RAMFILE
+// No filesystem: only built-in and frozen modules can be imported. (With NATMOD=1,
+// ramfile.c answers from its RAM file store.)
 mp_import_stat_t mp_import_stat(const char *path) {
     (void)path;
     return MP_IMPORT_STAT_NO_EXIST;
@@ -70,6 +72,7 @@ mp_lexer_t *mp_lexer_new_from_file(qstr filename) {
     (void)filename;
     mp_raise_OSError(MP_ENOENT);
 }
+#endif
 
 mp_obj_t mp_builtin_open(size_t n_args, const mp_obj_t *args, mp_map_t *kwargs) {
     (void)n_args;

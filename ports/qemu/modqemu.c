@@ -57,6 +57,11 @@ static mp_obj_t qemu_bench_crc(mp_obj_t buf_in, mp_obj_t rounds_in) {
 static MP_DEFINE_CONST_FUN_OBJ_2(qemu_bench_crc_obj, qemu_bench_crc);
 #endif
 
+#if QEMU_RAMFILE
+MP_DECLARE_CONST_FUN_OBJ_VAR_BETWEEN(qemu_ramfile_obj);
+MP_DECLARE_CONST_FUN_OBJ_0(qemu_ramfiles_obj);
+#endif
+
 static const mp_rom_map_elem_t qemu_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR___name__), MP_ROM_QSTR(MP_QSTR_qemu) },
     { MP_ROM_QSTR(MP_QSTR_exit), MP_ROM_PTR(&qemu_exit_obj) },
@@ -66,6 +71,10 @@ static const mp_rom_map_elem_t qemu_module_globals_table[] = {
     { MP_ROM_QSTR(MP_QSTR_idle_spin), MP_ROM_PTR(&qemu_idle_spin_obj) },
     #if QEMU_WITH_ENGINE
     { MP_ROM_QSTR(MP_QSTR_bench_crc), MP_ROM_PTR(&qemu_bench_crc_obj) },
+    #endif
+    #if QEMU_RAMFILE
+    { MP_ROM_QSTR(MP_QSTR_ramfile), MP_ROM_PTR(&qemu_ramfile_obj) },
+    { MP_ROM_QSTR(MP_QSTR_ramfiles), MP_ROM_PTR(&qemu_ramfiles_obj) },
     #endif
 };
 static MP_DEFINE_CONST_DICT(qemu_module_globals, qemu_module_globals_table);

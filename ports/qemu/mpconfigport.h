@@ -7,7 +7,20 @@
 #define MICROPY_ENABLE_COMPILER           (1)
 #define MICROPY_EMIT_THUMB                (1)
 #define MICROPY_EMIT_INLINE_THUMB         (1)
+
+// The "stock firmware" build (NATMOD=1, make qemu-natmod): no rpc module inside, but
+// native modules (.mpy) load from the RAM file store (ramfile.c), like a cam loads them
+// from its flash drive. MICROPY_EMIT_THUMB above, built for a Cortex-M7 with a
+// single-precision FPU (-mfpu=fpv5-sp-d16 -mfloat-abi=hard), makes the accepted
+// architecture armv7emsp (py/persistentcode.h); the loader copies machine code into the
+// GC heap, which is executable on this board (no MPU), and keeps it reachable through
+// MICROPY_PERSISTENT_CODE_TRACK_RELOC_CODE (on by default here).
+#if QEMU_RAMFILE
+#define MICROPY_PERSISTENT_CODE_LOAD      (1)
+#define MICROPY_HAS_FILE_READER           (1)
+#else
 #define MICROPY_PERSISTENT_CODE_LOAD      (0)
+#endif
 
 // Memory.
 #define MICROPY_ENABLE_GC                 (1)
@@ -28,7 +41,7 @@
 #define MICROPY_ENABLE_SCHEDULER          (1)
 #define MICROPY_SCHEDULER_DEPTH           (8)
 
-// Imports: frozen modules only (no filesystem).
+// Imports: frozen modules (no filesystem), and files in RAM with NATMOD=1.
 #define MICROPY_ENABLE_EXTERNAL_IMPORT    (1)
 #define MICROPY_READER_VFS                (0)
 #define MICROPY_VFS                       (0)

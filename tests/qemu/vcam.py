@@ -22,6 +22,8 @@ import tty
 
 REPO_DIR = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FIRMWARE = os.path.join(REPO_DIR, "build", "qemu", "firmware.elf")
+# "Stock firmware" (make qemu-natmod): no rpc inside, native modules load from qemu.ramfile().
+NATMOD_FIRMWARE = os.path.join(REPO_DIR, "build", "qemu-natmod", "firmware.elf")
 QEMU = os.environ.get("QEMU", "qemu-system-arm")
 
 _PTY_LINE = re.compile(rb"char device redirected to (\S+) \(label (\w+)\)")
@@ -250,6 +252,13 @@ class VirtualCam:
         if err and b"KeyboardInterrupt" not in err:
             raise CamError(err.decode(errors="replace"))
         return out.decode(errors="replace")
+
+    def put_file(self, name, data, chunk=2048):
+        """Copies a file onto the cam's RAM file store (a NATMOD_FIRMWARE feature), in hex
+        chunks over the raw REPL; it stays there across soft resets."""
+        self.exec("import qemu\nqemu.ramfile(%r, b'')" % name)
+        for i in range(0, len(data), chunk):
+            self.exec("qemu.ramfile(%r, bytes.fromhex(%r), True)" % (name, bytes(data[i:i + chunk]).hex()))
 
     def soft_reset(self):
         """Ctrl-D in the raw REPL: a fresh heap and interpreter, UARTs 1-4 closed."""
