@@ -24,3 +24,8 @@ def test_streams(spawn, pty_relay, port, pair, transport):
     assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
     assert master.finish() == 0, master.stderr()
     assert slave.finish() == 0, slave.stderr()
+
+
+def test_streams_python_transport(spawn, pty_relay, port):
+    """Streams over subclasses that override get_bytes/put_bytes/_flush, on both sides."""
+    test_streams(spawn, pty_relay, port, ("mod", "mod"), "py")
