@@ -161,6 +161,28 @@ mp_import_stat_t mp_import_stat(const char *path) {
     return qemu_ramfile_get(path, &data, &len) ? MP_IMPORT_STAT_FILE : MP_IMPORT_STAT_NO_EXIST;
 }
 
+// The .mpy loader's reader. The pinned core's loader reads exact counts and never past the
+// end of a whole file, but it does not check for the end either: in a truncated file
+// read_uint() would take MP_READER_EOF for a continued number and loop forever. Reading
+// past the end raises instead (the loader closes the reader on the way out).
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+} mpy_reader_t;
+
+static mp_uint_t mpy_readbyte(void *data) {
+    mpy_reader_t *r = data;
+    if (r->pos >= r->len) {
+        mp_raise_ValueError(MP_ERROR_TEXT("truncated .mpy file"));
+    }
+    return r->data[r->pos++];
+}
+
+static void mpy_close(void *data) {
+    m_del_obj(mpy_reader_t, data);
+}
+
 void mp_reader_new_file(mp_reader_t *reader, qstr filename) {
     const uint8_t *data;
     size_t len;
@@ -169,7 +191,13 @@ void mp_reader_new_file(mp_reader_t *reader, qstr filename) {
     }
     // Read in place: the store does not change while the loader reads (it copies what it
     // keeps, machine code included, into the GC heap).
-    mp_reader_new_mem(reader, data, len, 0);
+    mpy_reader_t *r = m_new_obj(mpy_reader_t);
+    r->data = data;
+    r->len = len;
+    r->pos = 0;
+    reader->data = r;
+    reader->readbyte = mpy_readbyte;
+    reader->close = mpy_close;
 }
 
 mp_lexer_t *mp_lexer_new_from_file(qstr filename) {

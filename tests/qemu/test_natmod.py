@@ -141,6 +141,31 @@ def test_mutex_semantics(cam):
     assert out.strip() == "[True, False, True, False, True, True]"
 
 
+def with_arch(mpy, arch):
+    """The .mpy with another native architecture in its header (MP_NATIVE_ARCH_*)."""
+    out = bytearray(mpy)
+    out[2] = arch << 2 | out[2] & 3
+    return bytes(out)
+
+
+def test_bad_module_files_rejected(cam):
+    good = read_module("mutex.mpy")
+    assert good[2] >> 2 == 7  # armv7emsp, which this firmware accepts
+    bad = [
+        (with_arch(good, 2), "incompatible .mpy arch"),   # x64
+        (with_arch(good, 8), "incompatible .mpy arch"),   # armv7emdp: a double-precision FPU
+        (good[:1] + b"\x05" + good[2:], "incompatible .mpy file"),  # another mpy version
+    ]
+    # Truncated copies (an interrupted upload): the loader raises, never hangs or runs them.
+    bad += [(good[:n], "truncated .mpy file") for n in (4, 100, len(good) // 2, len(good) - 1)]
+    for data, error in bad:
+        cam.put_file("broken.mpy", data)
+        with pytest.raises(CamError, match="ValueError: " + error):
+            cam.exec("import broken", timeout=10)
+    cam.exec("__import__('qemu').ramfile('broken.mpy', None)")
+    assert cam.exec("import mutex\nprint(mutex.Mutex().test())").strip() == "True"
+
+
 @pytest.fixture(params=peer.PEERS)
 def slave_cam(cam, request):
     """The copied rpc.mpy serving cam/slave_cam.py (the test_rpc script, unchanged) on UART3."""
