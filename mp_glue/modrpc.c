@@ -52,6 +52,8 @@ typedef struct rpc_engine_obj {
     uint32_t status;         /* how the last operation ended (OMV_RPC_*) */
     const char *glue_error;  /* a failure only the glue knows about (no memory), or NULL */
     uint8_t op;              /* RPC_OP_* */
+    bool reinit_pending;     /* configure() came during an operation (from a callback):
+                                the engine takes the new config when that operation ends */
     bool io_pending;         /* a SEND or RECV is being carried out */
     omv_rpc_io_t io;
     size_t io_done;
@@ -361,6 +363,12 @@ static uint32_t rpc_timeout_arg(mp_obj_t arg) {
     return ms < 0 ? 0 : (uint32_t)ms;
 }
 
+/* The engine re-initialised with self->config (its counters zeroed). */
+static void rpc_reinit(rpc_engine_obj_t *self) {
+    omv_rpc_init(&self->engine, self->role, &self->config);
+    self->reinit_pending = false;
+}
+
 /* Start of every operation: an operation that an exception cut short is abandoned now. */
 static void rpc_begin(rpc_engine_obj_t *self) {
     if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
@@ -369,6 +377,10 @@ static void rpc_begin(rpc_engine_obj_t *self) {
     }
     if (self->op == RPC_OP_BLOCKING) {
         omv_rpc_abort(&self->engine);
+        self->op = RPC_OP_IDLE;
+    }
+    if (self->reinit_pending) {
+        rpc_reinit(self);
     }
     self->io_pending = false;
     self->glue_error = NULL;
@@ -386,6 +398,9 @@ static uint32_t rpc_run(rpc_engine_obj_t *self) {
     self->op = RPC_OP_BLOCKING;
     rpc_drive(self, true);
     self->op = RPC_OP_IDLE;
+    if (self->reinit_pending) {
+        rpc_reinit(self);
+    }
     self->produced = MP_OBJ_NULL;
     return self->status;
 }
@@ -539,9 +554,13 @@ static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_loop_obj, rpc_engine_loop);
 
 static mp_obj_t rpc_engine_register_callback(mp_obj_t self_in, mp_obj_t cb) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
-    mp_obj_t name = mp_load_attr(cb, MP_QSTR___name__);
+    mp_obj_t name[2];
+    mp_load_method_maybe(cb, MP_QSTR___name__, name);
+    if (name[0] == MP_OBJ_NULL) {
+        mp_raise_TypeError(MP_ERROR_TEXT("an rpc callback must be a function (it is found by its __name__)"));
+    }
     mp_buffer_info_t info;
-    mp_get_buffer_raise(name, &info, MP_BUFFER_READ);
+    mp_get_buffer_raise(name[0], &info, MP_BUFFER_READ);
     uint32_t hash = omv_rpc_name_hash(info.buf, info.len);
     for (size_t i = 0; i < self->n_callbacks; i++) {
         if (self->callbacks[i].name_hash == hash) {
@@ -739,7 +758,8 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
 
 /* configure(short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
  * max_frame_len, bytes_per_s): None leaves a setting as it is. Re-initialises the engine,
- * which zeroes its counters. */
+ * which zeroes its counters; from inside a callback, once the operation that called it ends
+ * (re-initialised now, the engine would drop the turn whose result the callback returns). */
 static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
     if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
@@ -755,8 +775,11 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     rpc_config_field(&bytes_per_s, args[6]);
     self->config = config;
     self->bytes_per_s = bytes_per_s;
-    omv_rpc_init(&self->engine, self->role, &self->config);
-    self->op = RPC_OP_IDLE;
+    if (self->op == RPC_OP_BLOCKING) {
+        self->reinit_pending = true;
+    } else {
+        rpc_reinit(self);
+    }
     return mp_const_none;
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 7, 7, rpc_engine_configure);
