@@ -1,6 +1,6 @@
 """rpc.mpy on a cam with stock firmware: the virtual cam built without our module
 (build/qemu-natmod, `make qemu-natmod`) but able to load native modules, as a user's cam
-is. The armv7emsp native modules of `make natmod-arm` (rpc.mpy, mutex.mpy: Rust engine,
+is, and with stand-ins frozen for the rpc.py and mutex.py that stock firmware freezes. The armv7emsp native modules of `make natmod-arm` (rpc.mpy, mutex.mpy: Rust engine,
 C glue and Python shim in one file each) are copied onto it over the raw REPL, imported,
 and serve the same slave script as the linked-in module (cam/slave_cam.py) to the host
 peers over UART3.
@@ -33,11 +33,11 @@ def stock_cam():
             pytest.fail("no %s: run `make qemu-natmod natmod-arm` first" % path)
     cam = VirtualCam(firmware=NATMOD_FIRMWARE).start()
     try:
-        # Stock firmware: neither module is built in, and the store starts empty.
-        for module in ("rpc", "mutex"):
-            with pytest.raises(CamError, match="ImportError: no module named '%s'" % module):
-                cam.exec("import " + module)
-        assert cam.eval("__import__('qemu').ramfiles()") == {}
+        # Stock firmware: `import rpc` finds the frozen stand-in (ports/qemu/stock/), and
+        # the file store starts empty.
+        out = cam.exec("import sys, qemu, rpc, mutex\n"
+                       "print(sys.path, rpc.STOCK_STAND_IN, mutex.STOCK_STAND_IN, qemu.ramfiles())")
+        assert out.strip() == "['', '.frozen'] True True {}"
         for name in MODULES:
             cam.put_file(name, read_module(name))
         yield cam
@@ -101,10 +101,12 @@ def test_ramfile_store(cam):
 
 
 def test_native_modules_load(cam):
+    # The copies in the current directory ('', first on sys.path) come before the frozen
+    # modules ('.frozen').
     out = cam.exec("import rpc, mutex\n"
                    "print(rpc.__file__, mutex.__file__, rpc.crc16(b'123456789'), rpc.name_hash('echo'),"
-                   " issubclass(mutex.MutexException, OSError))")
-    assert out.split() == ["rpc.mpy", "mutex.mpy", str(0x29B1), str(REF.name_hash("echo")), "True"]
+                   " issubclass(mutex.MutexException, OSError), hasattr(rpc, 'STOCK_STAND_IN'))")
+    assert out.split() == ["rpc.mpy", "mutex.mpy", str(0x29B1), str(REF.name_hash("echo")), "True", "False"]
     # A second import is the module already loaded; a missing one is still an ImportError.
     assert cam.eval("__import__('rpc') is __import__('sys').modules['rpc']") is True
     with pytest.raises(CamError, match="ImportError"):
@@ -139,6 +141,24 @@ def test_mutex_semantics(cam):
         "r.append(m.test())\n"                   # an exception leaves it released
         "print(r)\n")
     assert out.strip() == "[True, False, True, False, True, True]"
+
+
+def test_copy_after_frozen_on_sys_path_is_shadowed(cam):
+    # A copy in a directory that sys.path lists after '.frozen' (on a cam: /flash/lib) loses
+    # to the module frozen into the firmware.
+    cam.exec("import qemu\nqemu.ramfile('mutex.mpy', None)")
+    try:
+        cam.put_file("lib/mutex.mpy", read_module("mutex.mpy"))
+        out = cam.exec("import sys\nsys.path.append('lib')\nimport mutex\n"
+                       "print(mutex.__file__, hasattr(mutex, 'STOCK_STAND_IN'))")
+        assert out.split() == ["mutex.py", "True"]
+        cam.soft_reset()
+        out = cam.exec("import sys\nsys.path.insert(0, 'lib')\nimport mutex\n"
+                       "print(mutex.__file__, hasattr(mutex, 'STOCK_STAND_IN'))")
+        assert out.split() == ["lib/mutex.mpy", "False"]
+    finally:
+        cam.exec("import qemu\nif qemu.ramfile('lib/mutex.mpy') is not None: qemu.ramfile('lib/mutex.mpy', None)")
+        cam.put_file("mutex.mpy", read_module("mutex.mpy"))
 
 
 def with_arch(mpy, arch):

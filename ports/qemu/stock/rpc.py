@@ -1,0 +1,3 @@
+# Stand-in for the rpc.py frozen into stock OpenMV firmware (see manifest.py): only the
+# name and the module's place on sys.path ('.frozen') matter here.
+STOCK_STAND_IN = True
