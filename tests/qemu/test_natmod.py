@@ -12,7 +12,9 @@ import struct
 import pytest
 
 import peer
-from test_rpc import PATTERN, StopStream, call, cam_script
+# slave_cam: the test_rpc fixture (cam/slave_cam.py on UART3, a host peer of each kind,
+# the link up), here over this module's `cam`: the copied rpc.mpy serves the same script.
+from test_rpc import PATTERN, StopStream, call, slave_cam  # noqa: F401
 from vcam import NATMOD_FIRMWARE, REPO_DIR, CamError, VirtualCam
 
 NATMOD_DIR = os.path.join(REPO_DIR, "build", "natmod-arm")
@@ -184,28 +186,6 @@ def test_bad_module_files_rejected(cam):
             cam.exec("import broken", timeout=10)
     cam.exec("__import__('qemu').ramfile('broken.mpy', None)")
     assert cam.exec("import mutex\nprint(mutex.Mutex().test())").strip() == "True"
-
-
-@pytest.fixture(params=peer.PEERS)
-def slave_cam(cam, request):
-    """The copied rpc.mpy serving cam/slave_cam.py (the test_rpc script, unchanged) on UART3."""
-    host = peer.master(cam.uart3_path, request.param)
-    host.kind = request.param
-    cam.exec_start(cam_script("slave_cam.py"))
-    try:
-        cam.wait_for_output("READY")
-        # The link comes up with the first call (QEMU notices a newly opened pty late).
-        if call(host, "echo", b"link up", attempts=5) != b"link up":
-            cam.interrupt()
-            pytest.fail("the cam did not answer a first call in 5 attempts")
-    except BaseException:
-        host.close()
-        raise
-    yield cam, host
-    try:
-        cam.interrupt()
-    finally:
-        host.close()
 
 
 def test_echo_results_and_unknown_name(slave_cam):
