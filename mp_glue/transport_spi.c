@@ -27,9 +27,11 @@
 #define RPC_SPI_MAX_TRANSFER 65535u
 #define RPC_SPI_LEAD_US 100u
 #define RPC_SPI_MAX_LEAD_US 2000u
-/* A stream ack is sent right after the reader's callback, while the writer is only switching
- * from sending its frame to receiving the ack; an ack it does not hear ends the stream. */
-#define RPC_SPI_ACK_LEAD_US 1000u
+/* Stream traffic gets a longer lead: a frame follows its header at once, and an ack follows
+ * the reader's callback at once, while the other side is only switching calls. A stream
+ * frame has no crc: a slave that gets into its call late does not make the packet fail, it
+ * hands over (or takes) a frame's tail as a frame. */
+#define RPC_SPI_STREAM_LEAD_US 1000u
 #define RPC_SPI_BITS_PER_BYTE 8u
 /* The slave does not know the master's clock: it assumes the documented default. */
 #define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
@@ -91,6 +93,11 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
     return ok;
 }
 
+static uint32_t rpc_spi_lead(rpc_spi_transport_t *t, uint32_t packet) {
+    bool stream_data = packet == OMV_RPC_PACKET_STREAM_FRAME || packet == OMV_RPC_PACKET_STREAM_ACK;
+    return stream_data && t->lead_us < RPC_SPI_STREAM_LEAD_US ? RPC_SPI_STREAM_LEAD_US : t->lead_us;
+}
+
 static int rpc_spi_flush(rpc_transport_t *self) {
     /* SPI buffers nothing: there is no pending input to drop. */
     (void)self;
@@ -106,11 +113,8 @@ static int rpc_spi_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
     uint32_t timeout_ms, uint32_t packet) {
     rpc_spi_transport_t *t = (rpc_spi_transport_t *)self;
     /* The master cannot tell whether the slave heard: one transfer, as on the wire. */
-    uint32_t lead_us = t->lead_us;
-    if (packet == OMV_RPC_PACKET_STREAM_ACK && lead_us < RPC_SPI_ACK_LEAD_US) {
-        lead_us = RPC_SPI_ACK_LEAD_US;
-    }
-    if (!rpc_spi_transfer(t, (uint8_t *)data, len, true, rpc_spi_budget(t, len, timeout_ms), lead_us)) {
+    if (!rpc_spi_transfer(t, (uint8_t *)data, len, true, rpc_spi_budget(t, len, timeout_ms),
+        rpc_spi_lead(t, packet))) {
         return OMV_RPC_IO_TIMEOUT;
     }
     *done = len;
@@ -167,7 +171,7 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
     uint32_t window = t->master ? rpc_bus_retry_window(packet, timeout_ms) : budget;
     for (;;) {
         uint32_t left = rpc_time_left(start, budget);
-        if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1, t->lead_us)) {
+        if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1, rpc_spi_lead(t, packet))) {
             return OMV_RPC_IO_TIMEOUT;
         }
         /* All-equal bytes cannot be a packet (no magic has two equal bytes). On the master
