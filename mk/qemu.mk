@@ -8,7 +8,8 @@
 #   make qemu-test    the port and rpc on the cam against a host peer over UART3 (a pty),
 #                     also rpc.mpy/mutex.mpy (make natmod-arm) copied onto the stock firmware
 #   make demo         boot the cam, run the demo controller against it, shut it down
-#   make qemu-bench   instructions per CRC byte and per call (QEMU -icount), image size
+#   make qemu-bench   instructions per CRC byte and per call (QEMU -icount), image size,
+#                     rpc.mpy on the stock firmware (copy, import, calls)
 
 QEMU_BUILD := $(abspath build/qemu)
 QEMU_FIRMWARE := $(QEMU_BUILD)/firmware.elf
@@ -38,7 +39,7 @@ qemu-test: qemu qemu-natmod natmod-arm host
 demo: deps qemu host
 	$(PYTHON) tests/qemu/demo.py
 
-qemu-bench: qemu host
+qemu-bench: qemu qemu-natmod natmod-arm host
 	$(PYTHON) tests/qemu/bench.py
 
 TEST_TARGETS += qemu-test

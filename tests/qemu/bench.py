@@ -8,7 +8,9 @@ instructions the cam ran, interrupt handlers included. The cam waits by polling
 at a moment of its choosing. Prints:
   - instructions per CRC byte (the engine's omv_rpc_bench_crc hook; the reference's crc);
   - instructions per call on the cam as slave for 0 B, 1 KiB and 64 KiB each way;
-  - the image's size and the module's share of flash and RAM (from the linker map).
+  - the image's size and the module's share of flash and RAM (from the linker map);
+  - rpc.mpy on the stock-firmware image (build/qemu-natmod): the copy over the raw REPL,
+    the import (instructions, GC heap) and the same calls, against the linked-in module.
 """
 
 import os
@@ -21,7 +23,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import peer  # noqa: E402
-from vcam import FIRMWARE, REPO_DIR, VirtualCam  # noqa: E402
+from vcam import FIRMWARE, NATMOD_FIRMWARE, REPO_DIR, VirtualCam  # noqa: E402
 
 MAP_FILE = os.path.join(os.path.dirname(FIRMWARE), "firmware.map")
 CRC_BUF = 65536
@@ -176,6 +178,29 @@ def heap_share(cam):
     print("  GC heap: import rpc takes %d bytes, an rpc_uart_slave object %d bytes" % (imported, interface))
 
 
+def natmod_bench(ours):
+    section("rpc.mpy (make natmod-arm) copied onto the stock-firmware image (build/qemu-natmod)")
+    natmod_dir = os.path.join(REPO_DIR, "build", "natmod-arm")
+    with VirtualCam(firmware=NATMOD_FIRMWARE, icount=True) as cam:
+        for name in ("rpc.mpy", "mutex.mpy"):
+            with open(os.path.join(natmod_dir, name), "rb") as f:
+                data = f.read()
+            t = time.monotonic()
+            cam.put_file(name, data)
+            print("  copy %-9s %6d bytes over the raw REPL (hex chunks): %.1f s"
+                  % (name, len(data), time.monotonic() - t))
+        out = cam.exec("import gc, qemu, time\ngc.collect(); a = gc.mem_free(); b0 = qemu.busy_ns()\n"
+                       "import rpc\nspent = time.ticks_diff(qemu.busy_ns(), b0)\n"
+                       "gc.collect(); b = gc.mem_free()\nprint(spent, a - b)\n")
+        spent, heap = map(int, out.split())
+        print("  import rpc: %d instructions, %d bytes of GC heap (machine code, data, shim)"
+              % (spent, heap))
+        cam.soft_reset()
+        mpy = call_bench(cam, OUR_SLAVE, "rpc.mpy")
+    for case, *_ in CALL_CASES:
+        print("  %-15s rpc.mpy / linked-in = %.2fx" % (case, mpy[case] / ours[case]))
+
+
 def main():
     if not os.path.exists(peer.REF_RPC_PATH):
         print("bench/ref_rpc.py is missing: the reference baseline cannot run")
@@ -199,6 +224,7 @@ def main():
         cam.soft_reset()
         image_sizes()
         heap_share(cam)
+    natmod_bench(ours)
     return 0
 
 
