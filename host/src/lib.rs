@@ -34,7 +34,8 @@ enum Action {
     Done(Status),
     Flush,
     Send { packet: Packet, timeout_ms: u32, data: Vec<u8> },
-    Recv { packet: Packet, timeout_ms: u32, len: usize, into_engine: bool },
+    /// `start_timeout_ms`: the engine's first-byte limit for this receive (0: none).
+    Recv { packet: Packet, timeout_ms: u32, start_timeout_ms: u32, len: usize, into_engine: bool },
     Dispatch { name_hash: u32, argument: Vec<u8> },
     Deliver { frame: Vec<u8> },
     Produce,
@@ -237,17 +238,21 @@ impl Session {
                 continue;
             }
             let io = self.engine.poll(now);
-            return match io {
+            let mut action = match io {
                 Io::Done(s) => Action::Done(s),
                 Io::Flush => Action::Flush,
                 Io::Send { packet, timeout_ms, data } => Action::Send { packet, timeout_ms, data: data.to_vec() },
                 Io::Recv { packet, timeout_ms, len, into } => {
-                    Action::Recv { packet, timeout_ms, len, into_engine: into.is_some() }
+                    Action::Recv { packet, timeout_ms, start_timeout_ms: 0, len, into_engine: into.is_some() }
                 }
                 Io::Dispatch { name_hash, argument } => Action::Dispatch { name_hash, argument: argument.to_vec() },
                 Io::Deliver { frame } => Action::Deliver { frame: frame.to_vec() },
                 Io::Produce => Action::Produce,
             };
+            if let Action::Recv { start_timeout_ms, .. } = &mut action {
+                *start_timeout_ms = self.engine.start_timeout_ms();
+            }
+            return action;
         }
     }
 
@@ -259,15 +264,46 @@ impl Session {
     }
 
     /// Waits for a receive: (first byte or whole packet, longest gap between bytes, total), ms.
-    fn recv_waits(&self, packet: Packet, engine_ms: u32, len: usize) -> (u32, Option<u32>, u32) {
+    /// `start_ms` is the engine's first-byte limit (`Engine::start_timeout_ms`, 0: none): the
+    /// master's RESULT_DATA request may have reached the slave after its short timeout, and
+    /// then nothing comes until a retry. The first byte is waited for at most that long, but
+    /// never less than the link needs for a reply, and never more than the engine's timeout.
+    fn recv_waits(&self, packet: Packet, engine_ms: u32, start_ms: u32, len: usize) -> (u32, Option<u32>, u32) {
         if !self.adaptive || is_stream(packet) {
-            return (engine_ms, None, engine_ms);
+            // The engine's own timing, its first-byte limit included.
+            let first = if start_ms > 0 { start_ms.min(engine_ms) } else { engine_ms };
+            return (first, None, engine_ms);
         }
+        let (first, gap, total) = self.link_recv_waits(packet, engine_ms, len);
+        if start_ms == 0 {
+            return (first, gap, total);
+        }
+        let after_send = self.last_send.map_or(0.0, |(_, n)| self.link.wire_ms(n));
+        let link_min = self.reply_wait_ms(packet) + after_send;
+        let limit = f64::from(start_ms).max(link_min).min(f64::from(engine_ms));
+        (first.min(limit.ceil() as u32), gap, total)
+    }
+
+    /// How long the link needs for `packet` as a reply to what was just written (before the
+    /// wire time of that), by role and packet: the master waits patiently for the replies
+    /// after which the slave has moved on.
+    fn reply_wait_ms(&self, packet: Packet) -> f64 {
         // At least three attempts fit in a phase, whatever was measured: one late reply
         // must not use up the phase.
         let third = f64::from(self.phase_ms) / 3.0;
         let reply = self.link.reply_ms().min(third);
         let patient = self.link.patient_reply_ms().min(third);
+        match (self.role, packet) {
+            (Role::Master, Packet::CommandHeader) => reply,
+            (Role::Master, _) => patient,
+            (Role::Slave, Packet::CommandHeader) => (2.0 * reply).min(third),
+            (Role::Slave, _) => (2.0 * reply).max(patient).min(third),
+        }
+    }
+
+    /// The waits of [`Session::recv_waits`] from the link estimate alone.
+    fn link_recv_waits(&self, packet: Packet, engine_ms: u32, len: usize) -> (u32, Option<u32>, u32) {
+        let reply = self.link.reply_ms().min(f64::from(self.phase_ms) / 3.0);
         let after_send = self.last_send.map_or(0.0, |(_, n)| self.link.wire_ms(n));
         let engine = f64::from(engine_ms);
         // Never past the phase's end by more than the engine itself would go.
@@ -278,7 +314,7 @@ impl Session {
             // wait or not at all. The slave waits as the reference does (the long timeout):
             // any packet the master sends meanwhile ends the wait anyway.
             let first = match self.role {
-                Role::Master => (patient + after_send).min(total),
+                Role::Master => (self.reply_wait_ms(packet) + after_send).min(total),
                 Role::Slave => total,
             };
             let gap = self.link.gap_ms();
@@ -286,13 +322,7 @@ impl Session {
         } else {
             // A slave loses nothing by waiting longer for the master's next packet: a new
             // attempt of the master's ends the wait (a packet it did not expect).
-            let reply = match (self.role, packet) {
-                (Role::Master, Packet::CommandHeader) => reply,
-                (Role::Master, _) => patient,
-                (Role::Slave, Packet::CommandHeader) => (2.0 * reply).min(third),
-                (Role::Slave, _) => (2.0 * reply).max(patient).min(third),
-            };
-            let t = engine.max(reply + after_send).min(cap).max(engine);
+            let t = engine.max(self.reply_wait_ms(packet) + after_send).min(cap).max(engine);
             (t.ceil() as u32, None, t.ceil() as u32)
         }
     }
@@ -407,8 +437,8 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
                 s.result_data_request_sent = pipelined;
                 s.complete(status, None);
             }
-            Action::Recv { packet, timeout_ms, len, into_engine } => {
-                let (first, gap, total) = slf.borrow().recv_waits(packet, timeout_ms, len);
+            Action::Recv { packet, timeout_ms, start_timeout_ms, len, into_engine } => {
+                let (first, gap, total) = slf.borrow().recv_waits(packet, timeout_ms, start_timeout_ms, len);
                 let buf = PyByteArray::new(py, &vec![0u8; len]);
                 let recv_began = Instant::now();
                 let r = if is_stream(packet) {
