@@ -40,42 +40,67 @@ typedef struct rpc_i2c_transport {
     uint32_t rate;
 } rpc_i2c_transport_t;
 
-/* One transfer of len bytes of buf, in pieces of at most 65535 bytes; false when the slave
- * did not take (or give) all of it. */
-static bool rpc_i2c_transfer(rpc_i2c_transport_t *t, uint8_t *buf, size_t len, bool write,
+/* One transfer of buf[offset, offset + len) (len <= 65535); false when the slave did not
+ * take (or give) all of it. */
+static bool rpc_i2c_move(rpc_i2c_transport_t *t, uint8_t *buf, size_t offset, size_t len, bool write,
     uint32_t timeout_ms, int *err) {
-    size_t offset = 0;
     *err = 0;
-    while (offset < len) {
-        size_t chunk = len - offset < RPC_I2C_MAX_TRANSFER ? len - offset : RPC_I2C_MAX_TRANSFER;
-        rpc_memoryview_set(t->view, buf, offset, chunk, !write);
-        const rpc_bus_method_t *method = write ? &t->write : &t->read;
-        mp_obj_t ret;
-        if (t->api == RPC_I2C_MACHINE) {
-            rpc_bus_delay_us(t->sleep_us, RPC_I2C_LEAD_US);
-            mp_obj_t args[2] = { MP_OBJ_NEW_SMALL_INT(t->addr), t->view };
-            ret = rpc_bus_call(method, 2, 0, args, err);
-            /* writeto returns how many bytes were acknowledged: fewer is a NACK mid-packet. */
-            if (write && ret != MP_OBJ_NULL && mp_obj_is_small_int(ret)
-                && (size_t)MP_OBJ_SMALL_INT_VALUE(ret) != chunk) {
-                ret = MP_OBJ_NULL;
-            }
-        } else if (t->api == RPC_I2C_PYB_MASTER) {
-            rpc_bus_delay_us(t->sleep_us, RPC_I2C_LEAD_US);
-            mp_obj_t args[4] = { t->view, MP_OBJ_NEW_SMALL_INT(t->addr),
-                                 MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
-            ret = rpc_bus_call(method, 2, 1, args, err);
-        } else {
-            mp_obj_t args[3] = { t->view, MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
-            ret = rpc_bus_call(method, 1, 1, args, err);
+    rpc_memoryview_set(t->view, buf, offset, len, !write);
+    const rpc_bus_method_t *method = write ? &t->write : &t->read;
+    mp_obj_t ret;
+    if (t->api == RPC_I2C_MACHINE) {
+        rpc_bus_delay_us(t->sleep_us, RPC_I2C_LEAD_US);
+        mp_obj_t args[2] = { MP_OBJ_NEW_SMALL_INT(t->addr), t->view };
+        ret = rpc_bus_call(method, 2, 0, args, err);
+        /* writeto returns how many bytes were acknowledged: fewer is a NACK mid-packet. */
+        if (write && ret != MP_OBJ_NULL && mp_obj_is_small_int(ret)
+            && (size_t)MP_OBJ_SMALL_INT_VALUE(ret) != len) {
+            ret = MP_OBJ_NULL;
         }
-        rpc_memoryview_set(t->view, NULL, 0, 0, false);
-        if (ret == MP_OBJ_NULL) {
-            return false;
+    } else if (t->api == RPC_I2C_PYB_MASTER) {
+        rpc_bus_delay_us(t->sleep_us, RPC_I2C_LEAD_US);
+        mp_obj_t args[4] = { t->view, MP_OBJ_NEW_SMALL_INT(t->addr),
+                             MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
+        ret = rpc_bus_call(method, 2, 1, args, err);
+    } else {
+        mp_obj_t args[3] = { t->view, MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
+        ret = rpc_bus_call(method, 1, 1, args, err);
+    }
+    rpc_memoryview_set(t->view, NULL, 0, 0, false);
+    return ret != MP_OBJ_NULL;
+}
+
+static size_t rpc_i2c_chunk(size_t len, size_t offset) {
+    return len - offset < RPC_I2C_MAX_TRANSFER ? len - offset : RPC_I2C_MAX_TRANSFER;
+}
+
+/* Master: the packet in <= 65535-byte transfers. A transfer the slave was not ready for (a
+ * NACK; on the first transfer of a packet with a magic, a read of all-equal bytes) took
+ * nothing from it and is tried again within the window; for a later transfer the slave is
+ * only getting into its next receive/send call. */
+static int rpc_i2c_master_move(rpc_i2c_transport_t *t, uint8_t *buf, size_t len, size_t *done,
+    uint32_t timeout_ms, uint32_t packet, bool write) {
+    uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
+    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
+    size_t offset = 0;
+    while (offset < len) {
+        size_t chunk = rpc_i2c_chunk(len, offset);
+        uint32_t start = rpc_ticks_ms();
+        for (;;) {
+            int err;
+            if (rpc_i2c_move(t, buf, offset, chunk, write, budget, &err)
+                && (write || offset > 0 || !rpc_bus_packet_has_magic(packet)
+                    || !rpc_bus_all_equal(buf, chunk))) {
+                break;
+            }
+            if (rpc_time_left(start, window) == 0) {
+                return OMV_RPC_IO_TIMEOUT;
+            }
         }
         offset += chunk;
     }
-    return true;
+    *done = len;
+    return OMV_RPC_IO_OK;
 }
 
 static int rpc_i2c_flush(rpc_transport_t *self) {
@@ -86,39 +111,12 @@ static int rpc_i2c_flush(rpc_transport_t *self) {
 
 static int rpc_i2c_master_send(rpc_transport_t *self, const uint8_t *data, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
-    rpc_i2c_transport_t *t = (rpc_i2c_transport_t *)self;
-    uint32_t start = rpc_ticks_ms();
-    uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
-    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
-    for (;;) {
-        int err;
-        if (rpc_i2c_transfer(t, (uint8_t *)data, len, true, budget, &err)) {
-            *done = len;
-            return OMV_RPC_IO_OK;
-        }
-        if (rpc_time_left(start, window) == 0) {
-            return OMV_RPC_IO_TIMEOUT;
-        }
-    }
+    return rpc_i2c_master_move((rpc_i2c_transport_t *)self, (uint8_t *)data, len, done, timeout_ms, packet, true);
 }
 
 static int rpc_i2c_master_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
-    rpc_i2c_transport_t *t = (rpc_i2c_transport_t *)self;
-    uint32_t start = rpc_ticks_ms();
-    uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
-    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
-    for (;;) {
-        int err;
-        if (rpc_i2c_transfer(t, buf, len, false, budget, &err)
-            && !(rpc_bus_packet_has_magic(packet) && rpc_bus_all_equal(buf, len))) {
-            *done = len;
-            return OMV_RPC_IO_OK;
-        }
-        if (rpc_time_left(start, window) == 0) {
-            return OMV_RPC_IO_TIMEOUT;
-        }
-    }
+    return rpc_i2c_master_move((rpc_i2c_transport_t *)self, buf, len, done, timeout_ms, packet, false);
 }
 
 /* After a failed slave transfer other than a plain timeout, put the peripheral back into
@@ -133,11 +131,15 @@ static void rpc_i2c_slave_reset(rpc_i2c_transport_t *t, int err) {
 static int rpc_i2c_slave_move(rpc_transport_t *self, uint8_t *buf, size_t len, size_t *done,
     uint32_t timeout_ms, bool write) {
     rpc_i2c_transport_t *t = (rpc_i2c_transport_t *)self;
+    uint32_t start = rpc_ticks_ms();
     uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
-    int err;
-    if (!rpc_i2c_transfer(t, buf, len, write, budget > 0 ? budget : 1, &err)) {
-        rpc_i2c_slave_reset(t, err);
-        return OMV_RPC_IO_TIMEOUT;
+    for (size_t offset = 0; offset < len; offset += rpc_i2c_chunk(len, offset)) {
+        uint32_t left = rpc_time_left(start, budget);
+        int err;
+        if (!rpc_i2c_move(t, buf, offset, rpc_i2c_chunk(len, offset), write, left > 0 ? left : 1, &err)) {
+            rpc_i2c_slave_reset(t, err);
+            return OMV_RPC_IO_TIMEOUT;
+        }
     }
     *done = len;
     return OMV_RPC_IO_OK;

@@ -20,18 +20,19 @@
  * 0xFF run, keeps what it has and clocks the missing bytes in a second transfer, which
  * completes the slave's call too: both stay in step instead of failing the phase.
  * The HAL moves at most 65535 bytes per call: longer packets go in 65535-byte pieces under
- * one CS low, 100 us apart, on both sides.
+ * one CS low, 1 ms apart, on both sides.
  */
 #include "transport_bus.h"
 
 #define RPC_SPI_MAX_TRANSFER 65535u
 #define RPC_SPI_LEAD_US 100u
 #define RPC_SPI_MAX_LEAD_US 2000u
-/* Stream traffic gets a longer lead: a frame follows its header at once, and an ack follows
- * the reader's callback at once, while the other side is only switching calls. A stream
- * frame has no crc: a slave that gets into its call late does not make the packet fail, it
- * hands over (or takes) a frame's tail as a frame. */
-#define RPC_SPI_STREAM_LEAD_US 1000u
+/* A longer lead where the slave is switching calls right then: a stream frame follows its
+ * header at once, an ack follows the reader's callback at once, and the second and later
+ * 65535-byte pieces of a packet follow the slave's previous call. A stream frame has no crc:
+ * a slave that gets into its call late does not make the packet fail, it hands over (or
+ * takes) a frame's tail as a frame. */
+#define RPC_SPI_SWITCH_LEAD_US 1000u
 #define RPC_SPI_BITS_PER_BYTE 8u
 /* The slave does not know the master's clock: it assumes the documented default. */
 #define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
@@ -71,7 +72,8 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
     while (ok && offset < len) {
         size_t chunk = len - offset < RPC_SPI_MAX_TRANSFER ? len - offset : RPC_SPI_MAX_TRANSFER;
         if (t->master) {
-            rpc_bus_delay_us(t->sleep_us, lead_us);
+            rpc_bus_delay_us(t->sleep_us,
+                offset > 0 && lead_us < RPC_SPI_SWITCH_LEAD_US ? RPC_SPI_SWITCH_LEAD_US : lead_us);
         }
         rpc_memoryview_set(t->view, buf, offset, chunk, !write);
         const rpc_bus_method_t *method = write ? &t->write : &t->read;
@@ -95,7 +97,7 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
 
 static uint32_t rpc_spi_lead(rpc_spi_transport_t *t, uint32_t packet) {
     bool stream_data = packet == OMV_RPC_PACKET_STREAM_FRAME || packet == OMV_RPC_PACKET_STREAM_ACK;
-    return stream_data && t->lead_us < RPC_SPI_STREAM_LEAD_US ? RPC_SPI_STREAM_LEAD_US : t->lead_us;
+    return stream_data && t->lead_us < RPC_SPI_SWITCH_LEAD_US ? RPC_SPI_SWITCH_LEAD_US : t->lead_us;
 }
 
 static int rpc_spi_flush(rpc_transport_t *self) {
