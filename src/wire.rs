@@ -29,21 +29,102 @@ pub const U32_PACKET_LEN: usize = PACKET_OVERHEAD + 4;
 pub const MAX_HEADER_LEN: usize = COMMAND_HEADER_LEN;
 
 /// CRC-16/IBM-3740 (also called CCITT-FALSE): poly 0x1021, init 0xFFFF, no reflection, no xorout.
-/// A `const`: its table is computed at compile time and lives in `.rodata`.
-/// - Without `std` (the C static library for firmware and native modules): one 256-entry table
-///   (512 B), and no panic path in the object.
-/// - With `std` (host Rust programs such as the Python package): slice-by-16 (8 KiB), about
-///   eight times faster there (`make engine-bench`); its bounds checks are unreachable.
-#[cfg(not(feature = "std"))]
-const CRC16: crc::Crc<u16, crc::Table<1>> = crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
-#[cfg(feature = "std")]
-const CRC16: crc::Crc<u16, crc::Table<16>> = crc::Crc::<u16, crc::Table<16>>::new(&crc::CRC_16_IBM_3740);
-
-/// CRC-16/IBM-3740 of `data`. Check value: `crc16(b"123456789") == 0x29B1`.
+/// The one CRC of the engine; which table it uses depends on the target:
+/// - x86-64 (std or not: the C static library in the unix-port native module too) and every
+///   `std` build (host Rust programs such as the Python package): [`crc16_sliced`], slice-by-16
+///   over sixteen 256-entry tables (8 KiB, computed at compile time, in `.rodata`);
+/// - other targets without `std` (Cortex-M7 firmware and native modules: small flash): the crc
+///   crate's single 256-entry table (512 B).
+///
+/// Neither has a panic path in the static library's object (tests/c_abi.rs checks both the host
+/// and the thumbv7em object). Check value: `crc16(b"123456789") == 0x29B1`.
 #[inline]
 pub fn crc16(data: &[u8]) -> u16 {
-    CRC16.checksum(data)
+    #[cfg(any(feature = "std", target_arch = "x86_64"))]
+    return crc16_sliced(data);
+    #[cfg(not(any(feature = "std", target_arch = "x86_64")))]
+    return CRC16_TABLE1.checksum(data);
 }
+
+#[cfg(not(any(feature = "std", target_arch = "x86_64")))]
+const CRC16_TABLE1: crc::Crc<u16, crc::Table<1>> = crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
+
+/// Slice-by-16 CRC-16/IBM-3740: only built on x86-64 and with `std` (a Cortex-M7 object does
+/// not carry its 8 KiB).
+#[cfg(any(feature = "std", target_arch = "x86_64"))]
+mod slice_by_16 {
+    /// The CRC polynomial (x^16 + x^12 + x^5 + 1, most significant bit first).
+    const CRC16_POLY: u16 = 0x1021;
+    /// The CRC register before the first byte.
+    const CRC16_INIT: u16 = 0xFFFF;
+
+    /// `CRC16_SLICES[k][b]`: the CRC register (from 0) after byte `b` followed by `k` zero bytes.
+    /// Slice 0 is the ordinary byte table.
+    static CRC16_SLICES: [[u16; 256]; 16] = crc16_slices();
+
+    const fn crc16_slices() -> [[u16; 256]; 16] {
+        let mut t = [[0u16; 256]; 16];
+        let mut b = 0;
+        while b < 256 {
+            let mut r = (b as u16) << 8;
+            let mut bit = 0;
+            while bit < 8 {
+                r = if r & 0x8000 != 0 { (r << 1) ^ CRC16_POLY } else { r << 1 };
+                bit += 1;
+            }
+            t[0][b] = r;
+            b += 1;
+        }
+        let mut k = 1;
+        while k < 16 {
+            let mut b = 0;
+            while b < 256 {
+                let prev = t[k - 1][b];
+                t[k][b] = (prev << 8) ^ t[0][(prev >> 8) as usize];
+                b += 1;
+            }
+            k += 1;
+        }
+        t
+    }
+
+    /// CRC-16/IBM-3740 of `data` by slice-by-16: sixteen bytes per step, each looked up in its own
+    /// table (the register folds into the first two). Every index is a `u8` into a 256-entry table
+    /// and the blocks are `&[u8; 16]`, so nothing can go out of bounds or panic. What [`crc16`] uses
+    /// on x86-64 and with `std`; public so that the tests and the benchmark reach it.
+    pub fn crc16_sliced(data: &[u8]) -> u16 {
+        let t = &CRC16_SLICES;
+        let mut crc = CRC16_INIT;
+        let mut rest = data;
+        while let Some((block, tail)) = rest.split_first_chunk::<16>() {
+            // The fourteen lookups that do not depend on the register first, so that only the
+            // last two wait for the previous block (a shorter dependency chain per block).
+            let data = t[13][usize::from(block[2])]
+                ^ t[12][usize::from(block[3])]
+                ^ t[11][usize::from(block[4])]
+                ^ t[10][usize::from(block[5])]
+                ^ t[9][usize::from(block[6])]
+                ^ t[8][usize::from(block[7])]
+                ^ t[7][usize::from(block[8])]
+                ^ t[6][usize::from(block[9])]
+                ^ t[5][usize::from(block[10])]
+                ^ t[4][usize::from(block[11])]
+                ^ t[3][usize::from(block[12])]
+                ^ t[2][usize::from(block[13])]
+                ^ t[1][usize::from(block[14])]
+                ^ t[0][usize::from(block[15])];
+            let [hi, lo] = crc.to_be_bytes();
+            crc = data ^ t[15][usize::from(block[0] ^ hi)] ^ t[14][usize::from(block[1] ^ lo)];
+            rest = tail;
+        }
+        for &b in rest {
+            crc = (crc << 8) ^ t[0][usize::from((crc >> 8) as u8 ^ b)];
+        }
+        crc
+    }
+}
+#[cfg(any(feature = "std", target_arch = "x86_64"))]
+pub use slice_by_16::crc16_sliced;
 
 /// The 32-bit djb2-xor hash that names a callback: `h = 5381; h = (h * 33) ^ b` for each byte,
 /// wrapping in u32 on every target (the reference's 64-bit port forgets to).
@@ -192,6 +273,27 @@ mod tests {
     #[test]
     fn crc_check_value() {
         assert_eq!(crc16(b"123456789"), 0x29B1);
+    }
+
+    #[cfg(any(feature = "std", target_arch = "x86_64"))]
+    #[test]
+    fn crc_sliced_check_values() {
+        assert_eq!(crc16_sliced(b"123456789"), 0x29B1);
+        assert_eq!(crc16_sliced(b""), 0xFFFF);
+        // 32 bytes: two full slice-by-16 blocks, no tail.
+        assert_eq!(crc16_sliced(b"123456789123456789123456789ABCDE"), crc16_bitwise(b"123456789123456789123456789ABCDE"));
+    }
+
+    /// The definition, one bit at a time.
+    #[cfg(any(feature = "std", target_arch = "x86_64"))]
+    fn crc16_bitwise(data: &[u8]) -> u16 {
+        data.iter().fold(0xFFFF, |mut r, &b| {
+            r ^= u16::from(b) << 8;
+            for _ in 0..8 {
+                r = if r & 0x8000 != 0 { (r << 1) ^ 0x1021 } else { r << 1 };
+            }
+            r
+        })
     }
 
     #[test]
