@@ -139,6 +139,7 @@ static const rpc_transport_ops_t rpc_can_ops = {
     .recv = rpc_can_recv,
     .max_queue_depth = 255,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
+    .whole_packets = true,
 };
 
 /* can_transport(message_id, bit_rate, sample_point, can_bus) */

@@ -163,6 +163,7 @@ static const rpc_transport_ops_t rpc_i2c_master_ops = {
     .recv = rpc_i2c_master_recv,
     .max_queue_depth = 1,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
+    .whole_packets = true,
 };
 
 static const rpc_transport_ops_t rpc_i2c_slave_ops = {
@@ -171,6 +172,7 @@ static const rpc_transport_ops_t rpc_i2c_slave_ops = {
     .recv = rpc_i2c_slave_recv,
     .max_queue_depth = 1,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
+    .whole_packets = true,
 };
 
 static rpc_i2c_transport_t *rpc_i2c_new(const rpc_transport_ops_t *ops, mp_obj_t slave_addr) {

@@ -203,6 +203,7 @@ static const rpc_transport_ops_t rpc_spi_ops = {
     .recv = rpc_spi_recv,
     .max_queue_depth = 1,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
+    .whole_packets = true,
 };
 
 static rpc_spi_transport_t *rpc_spi_new(void) {
