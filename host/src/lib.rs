@@ -308,11 +308,15 @@ impl Session {
         let engine = f64::from(engine_ms);
         // Never past the phase's end by more than the engine itself would go.
         let cap = engine.max(self.ms_until_deadline());
-        if is_data(packet) && len > wire::PACKET_OVERHEAD {
+        // An empty RESULT_DATA too: small, but the engine gives it the long timeout.
+        let result_data = self.role == Role::Master && packet == Packet::ResultData;
+        if is_data(packet) && (len > wire::PACKET_OVERHEAD || result_data) {
             let total = engine.max(reply + after_send + 2.0 * self.link.wire_ms(len));
             // The master asked for this packet one round trip ago: it starts within a reply
-            // wait or not at all. The slave waits as the reference does (the long timeout):
-            // any packet the master sends meanwhile ends the wait anyway.
+            // wait or not at all (a slave that missed the request holds its result only for
+            // its own send_timeout: the retry must come soon). The slave waits as the
+            // reference does (the long timeout): any packet the master sends meanwhile ends
+            // the wait anyway.
             let first = match self.role {
                 Role::Master => (self.reply_wait_ms(packet) + after_send).min(total),
                 Role::Slave => total,
@@ -870,4 +874,73 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(name_hash, m)?)?;
     m.add("DEFAULT_MAX_LEN", DEFAULT_MAX_LEN)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A master in the result phase of a call with `recv_timeout_ms`, on a link whose round
+    /// trip was measured at `rtt`.
+    fn master_in_result_phase(recv_timeout_ms: u32, rtt: Duration) -> Session {
+        let mut s = Session::py_new(true);
+        for _ in 0..20 {
+            s.link.rtt_sample(rtt, 4);
+        }
+        s.begin(Some(1000), recv_timeout_ms);
+        s.enter_phase_two();
+        s
+    }
+
+    const EMPTY: usize = wire::PACKET_OVERHEAD;
+
+    #[test]
+    fn result_data_first_byte_never_below_the_links_reply_wait() {
+        // 16 ms each way: the engine's least limit (its 3 ms short timeout) would fail every call.
+        let s = master_in_result_phase(5000, Duration::from_millis(32));
+        let link_min = s.link.patient_reply_ms().ceil() as u32;
+        for len in [EMPTY, 604] {
+            let (first, _, total) = s.recv_waits(Packet::ResultData, 5000, 3, len);
+            assert!(first >= link_min, "{len} B: first {first} ms < {link_min} ms");
+            assert!(total >= 5000, "{len} B: total {total} ms");
+        }
+    }
+
+    #[test]
+    fn result_data_first_byte_within_the_engines_limit_and_timeout() {
+        let s = master_in_result_phase(5000, Duration::from_micros(300));
+        for len in [EMPTY, 604] {
+            let (first, gap, _) = s.recv_waits(Packet::ResultData, 5000, 2500, len);
+            assert!(first <= 2500, "{len} B: first {first} ms");
+            assert!(gap.is_some(), "{len} B: a data packet has a gap rule");
+            // Never more than the engine's own timeout, whatever the link says.
+            assert!(s.recv_waits(Packet::ResultData, 50, 3, len).0 <= 50);
+        }
+        // An empty result starts as soon as a non-empty one (it used to wait 5000 ms).
+        assert_eq!(
+            s.recv_waits(Packet::ResultData, 5000, 2500, EMPTY).0,
+            s.recv_waits(Packet::ResultData, 5000, 2500, 604).0
+        );
+    }
+
+    #[test]
+    fn reference_timing_takes_the_engines_limit_as_it_is() {
+        let mut s = master_in_result_phase(5000, Duration::from_millis(32));
+        s.adaptive = false;
+        assert_eq!(s.recv_waits(Packet::ResultData, 5000, 2500, EMPTY), (2500, None, 5000));
+        assert_eq!(s.recv_waits(Packet::ResultData, 5000, 0, EMPTY), (5000, None, 5000));
+        assert_eq!(s.recv_waits(Packet::ResultHeader, 3, 0, 8), (3, None, 3));
+    }
+
+    #[test]
+    fn other_receives_keep_the_links_waits() {
+        let s = master_in_result_phase(1000, Duration::from_millis(32));
+        for (packet, engine_ms, len) in
+            [(Packet::CommandHeader, 3, EMPTY), (Packet::CommandData, 3, EMPTY), (Packet::ResultHeader, 3, 8)]
+        {
+            assert_eq!(s.recv_waits(packet, engine_ms, 0, len), s.link_recv_waits(packet, engine_ms, len));
+        }
+        // The COMMAND_DATA ack is waited for patiently (the slave runs its callback first).
+        assert!(s.recv_waits(Packet::CommandData, 3, 0, EMPTY).0 >= s.link.patient_reply_ms() as u32);
+    }
 }
