@@ -1,7 +1,7 @@
 # rpc_bus: the I2C, SPI and CAN classes of the rpc library, with their documented defaults.
 # The transports are C (mp_glue/transport_i2c.c, transport_spi.c, transport_can.c): they
 # build the bus objects themselves (machine where the port has what is needed, pyb for the
-# slave modes and CAN) and raise NotImplementedError naming what a port lacks.
+# slave modes and CAN) and raise OSError naming what a port lacks.
 # In the native module this file is merged into rpc (the names below are already there); in
 # firmware it is its own frozen module that rpc.py imports at its end.
 try:

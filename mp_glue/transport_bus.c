@@ -98,8 +98,15 @@ mp_obj_t rpc_bus_attr(mp_obj_t obj, qstr attr) {
     return dest[0];
 }
 
+/* A port without the bus: OSError, as every other transport class raises at construction
+ * (docs/python-api.md). The native module has no mp_type_OSError symbol: look it up. */
 NORETURN void rpc_bus_missing(const char *what) {
-    mp_raise_msg(&mp_type_NotImplementedError, (mp_rom_error_text_t)what);
+    #if MICROPY_ENABLE_DYNRUNTIME
+    const mp_obj_type_t *os_error = MP_OBJ_TO_PTR(mp_load_global(MP_QSTR_OSError));
+    #else
+    const mp_obj_type_t *os_error = &mp_type_OSError;
+    #endif
+    mp_raise_msg(os_error, (mp_rom_error_text_t)what);
 }
 
 void rpc_bus_delay_init(mp_obj_t *sleep_us) {

@@ -157,7 +157,7 @@ import rpc
 try:
     rpc.rpc_%s()
     print("built")
-except NotImplementedError as e:
+except OSError as e:
     print("missing:", e)
 """
 
