@@ -235,17 +235,12 @@ static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
     return timeout;
 }
 
-/* The transports that see the bytes of a packet as they come (stream: UART, USB VCP, socket,
- * pty; network: a UDP datagram or the TCP connection) and so can carry out
- * io.start_timeout_ms. The bus transports (I2C, SPI, CAN) and a Python override move whole
- * packets: they cannot tell when the first byte came, and keep the packet's whole timeout. */
-extern const rpc_transport_ops_t rpc_stream_transport_ops;
-extern const rpc_transport_ops_t rpc_network_transport_ops;
-
+/* io.start_timeout_ms, for the transports that see the bytes of a packet as they come
+ * (stream: UART, USB VCP, socket, pty; network: a UDP datagram or the TCP connection). Those
+ * that move whole packets (I2C, SPI, CAN, a Python override) cannot tell when the first byte
+ * came, and keep the packet's whole timeout. */
 static uint32_t rpc_io_start_timeout(rpc_engine_obj_t *self) {
-    const rpc_transport_ops_t *ops = self->transport->ops;
-    if (self->io.action != OMV_RPC_ACTION_RECV
-        || (ops != &rpc_stream_transport_ops && ops != &rpc_network_transport_ops)) {
+    if (self->io.action != OMV_RPC_ACTION_RECV || self->transport->ops->whole_packets) {
         return 0;
     }
     uint32_t start_timeout = self->io.start_timeout_ms;

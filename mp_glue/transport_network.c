@@ -197,7 +197,7 @@ static int rpc_network_recv(rpc_transport_t *t, uint8_t *buf, size_t len, size_t
 }
 
 /* (Not static: the driver knows it as a transport that sees bytes as they come.) */
-const rpc_transport_ops_t rpc_network_transport_ops = {
+static const rpc_transport_ops_t rpc_network_transport_ops = {
     .flush = rpc_network_flush,
     .send = rpc_network_send,
     .recv = rpc_network_recv,

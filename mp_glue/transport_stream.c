@@ -29,7 +29,7 @@ static int rpc_stream_transport_recv(rpc_transport_t *t, uint8_t *buf, size_t le
 }
 
 /* (Not static: the driver knows it as a transport that sees bytes as they come.) */
-const rpc_transport_ops_t rpc_stream_transport_ops = {
+static const rpc_transport_ops_t rpc_stream_transport_ops = {
     .flush = rpc_stream_transport_flush,
     .send = rpc_stream_transport_send,
     .recv = rpc_stream_transport_recv,
