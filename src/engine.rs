@@ -343,6 +343,9 @@ pub struct Engine<B: Buffer> {
     /// The master's RESULT_DATA receive: its first byte must come within this many ms (see
     /// [`Engine::start_timeout_ms`]); set when the request has been sent.
     result_data_start_timeout: u32,
+    /// The master's COMMAND_DATA ack wait (see [`Engine::committed_reply_wait_at`]): the ack
+    /// is the slave's commit point; set when COMMAND_DATA has been sent.
+    command_data_ack_timeout: u32,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
@@ -387,6 +390,7 @@ impl<B: Buffer> Engine<B> {
             in_sync: false,
             last_io_at: 0,
             result_data_start_timeout: 0,
+            command_data_ack_timeout: 0,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -578,7 +582,7 @@ impl<B: Buffer> Engine<B> {
                 timeout_ms: long,
                 data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
             },
-            Step::RecvCommandDataAck => recv_rx(&mut self.rx, Packet::CommandData, short, EMPTY_PACKET_LEN),
+            Step::RecvCommandDataAck => recv_rx(&mut self.rx, Packet::CommandData, self.command_data_ack_timeout, EMPTY_PACKET_LEN),
             Step::SendResultHeaderRequest => send_tx(&self.tx, tx_len, Packet::ResultHeader, short),
             Step::RecvResultHeader => recv_rx(&mut self.rx, Packet::ResultHeader, short, U32_PACKET_LEN),
             Step::SendResultDataRequest => send_tx(&self.tx, tx_len, Packet::ResultData, short),
@@ -663,6 +667,10 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendCommandData => {
                 if self.sent(status, Packet::CommandData) {
+                    // Once the slave has sent this ack it holds the result and answers only
+                    // RESULT_HEADER requests: a master that gave up on a late ack and sent
+                    // COMMAND_HEADER again could never be answered in this call.
+                    self.command_data_ack_timeout = self.committed_reply_wait_at(now);
                     self.step = Step::RecvCommandDataAck;
                 } else {
                     self.attempt_failed(now);
@@ -697,7 +705,7 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendResultDataRequest => {
                 if self.sent(status, Packet::ResultData) {
-                    self.result_data_start_timeout = self.result_data_start_timeout_at(now);
+                    self.result_data_start_timeout = self.committed_reply_wait_at(now);
                     self.step = Step::RecvResultData;
                 } else {
                     self.attempt_failed(now);
@@ -962,13 +970,16 @@ impl<B: Buffer> Engine<B> {
         }
     }
 
-    /// The first-byte limit of the master's RESULT_DATA receive whose request was sent at
-    /// `now` (see [`Engine::start_timeout_ms`]): half the time left in the phase, at least the
-    /// current short timeout, at most the long timeout. Half, not all of it: a request the
-    /// slave missed is only answered after a retry, which must come while the slave still
-    /// holds its result (its send_timeout, usually our recv_timeout, started with our phase);
-    /// and a slow slave still gets as much time as the phase can give in one attempt or two.
-    fn result_data_start_timeout_at(&self, now: u32) -> u32 {
+    /// How long the master waits, from `now`, for a reply that the slave sends only after it
+    /// has moved on: the COMMAND_DATA ack (after it the slave holds the result and answers only
+    /// RESULT_HEADER requests) and the first byte of RESULT_DATA (see
+    /// [`Engine::start_timeout_ms`]). Half the time left in the phase, at least the current
+    /// short timeout, at most the long timeout. Not the short timeout: a stalled slave's late
+    /// reply must not send the master back to a step the slave has left. Half, not all of it:
+    /// a request the slave missed is only answered after a retry, which must come while the
+    /// slave still holds its result (its send_timeout, usually our recv_timeout, started with
+    /// our phase).
+    fn committed_reply_wait_at(&self, now: u32) -> u32 {
         let phase_left = self.phase_timeout.saturating_sub(now.wrapping_sub(self.phase_start));
         (phase_left / 2).max(self.short_timeout).min(self.config.long_timeout_ms)
     }

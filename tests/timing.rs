@@ -190,7 +190,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandData, 5000, 9));
     ok(&mut e, now);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 3, 4));
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 500, 4));
     let mut bad = wire::empty_packet(wire::MAGIC_COMMAND_DATA);
     bad[3] ^= 0xFF;
     now += 1;
@@ -204,7 +204,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandData, 5000, 9));
     ok(&mut e, now);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 4, 4));
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 499, 4));
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
     // Phase 2 starts again at 3, and in sync (phase 1 ended well): no flush.
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 3, 4));
