@@ -14,7 +14,7 @@ import pytest
 import peer
 # slave_cam: the test_rpc fixture (cam/slave_cam.py on UART3, a host peer of each kind,
 # the link up), here over this module's `cam`: the copied rpc.mpy serves the same script.
-from test_rpc import PATTERN, StopStream, call, slave_cam  # noqa: F401
+from test_rpc import PATTERN, call, check_stream_to_host, slave_cam  # noqa: F401
 from vcam import NATMOD_FIRMWARE, REPO_DIR, CamError, VirtualCam
 
 NATMOD_DIR = os.path.join(REPO_DIR, "build", "natmod-arm")
@@ -207,18 +207,4 @@ def test_echo_results_and_unknown_name(slave_cam):
 @pytest.mark.parametrize("slave_cam", ["host"], indirect=True)
 def test_stream_to_host(slave_cam):
     cam, host = slave_cam
-    count, size = 10, 3000
-    assert call(host, "frames", struct.pack("<II", count, size)) == struct.pack("<II", count, size)
-    frames = []
-
-    def on_frame(frame):
-        frames.append(bytes(frame))
-        if len(frames) == count:
-            raise StopStream()
-
-    with pytest.raises(StopStream):
-        host.stream_reader(on_frame, queue_depth=4, read_timeout_ms=5000)
-    for i, frame in enumerate(frames):
-        assert struct.unpack("<I", frame[:4])[0] == i
-        assert frame[4:] == PATTERN[i % 256 + 4:i % 256 + size]
-    assert call(host, "echo", b"after stream", attempts=5) == b"after stream"
+    check_stream_to_host(host, 10)

@@ -98,9 +98,8 @@ class StopStream(Exception):
     pass
 
 
-def test_stream_to_host(slave_cam):
-    cam, host = slave_cam
-    count, size = 25, 3000
+def check_stream_to_host(host, count, size=3000):
+    """The cam streams `count` frames of `size` bytes to the host, then serves calls again."""
     assert call(host, "frames", struct.pack("<II", count, size)) == struct.pack("<II", count, size)
     frames = []
 
@@ -120,6 +119,11 @@ def test_stream_to_host(slave_cam):
     assert call(host, "echo", b"after stream", attempts=5) == b"after stream"
     stream_frames = struct.unpack("<5I", call(host, "counters"))[4]
     assert stream_frames >= count
+
+
+def test_stream_to_host(slave_cam):
+    cam, host = slave_cam
+    check_stream_to_host(host, 25)
 
 
 def test_stream_to_cam(slave_cam):
