@@ -218,6 +218,7 @@ typedef struct omv_rpc_stats {
     uint32_t recv_phase_timeouts;
     uint32_t commands_served;
     uint32_t stream_frames;
+    uint32_t late_requests;      /* slave: requests that came twice or late, handled in step */
 } omv_rpc_stats_t;
 
 void omv_rpc_stats(const omv_rpc_engine_t *e, omv_rpc_stats_t *out);

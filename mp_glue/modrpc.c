@@ -707,7 +707,8 @@ static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_erro
     X(MP_QSTR_send_phase_timeouts, send_phase_timeouts) \
     X(MP_QSTR_recv_phase_timeouts, recv_phase_timeouts) \
     X(MP_QSTR_commands_served, commands_served) \
-    X(MP_QSTR_stream_frames, stream_frames)
+    X(MP_QSTR_stream_frames, stream_frames) \
+    X(MP_QSTR_late_requests, late_requests)
 #define RPC_STATS_STORE(qst, field) \
     mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(stats.field));
 
@@ -715,7 +716,7 @@ static mp_obj_t rpc_engine_stats(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     omv_rpc_stats_t stats;
     omv_rpc_stats(&self->engine, &stats);
-    mp_obj_t dict = mp_obj_new_dict(14);
+    mp_obj_t dict = mp_obj_new_dict(15);
     RPC_STATS_FIELDS(RPC_STATS_STORE)
     return dict;
 }

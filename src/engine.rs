@@ -164,6 +164,11 @@ pub struct Stats {
     pub recv_phase_timeouts: u32,
     pub commands_served: u32,
     pub stream_frames: u32,
+    /// Slave: requests that came twice or late and were handled in step (see
+    /// [`Engine::complete`]'s duplicate rules): a repeated COMMAND_HEADER read where
+    /// COMMAND_DATA was expected, a repeated RESULT_HEADER request read where the RESULT_DATA
+    /// request was expected, a RESULT_DATA request that came after the slave stopped waiting.
+    pub late_requests: u32,
 }
 
 /// What ended the last operation that did not end OK, and the last attempt failure in it.
@@ -275,6 +280,10 @@ enum Step {
     RecvCommandHeader,
     SendCommandHeaderAck,
     RecvCommandData,
+    /// The rest of a COMMAND_HEADER read twice, when COMMAND_DATA is shorter than it.
+    RecvRepeatedCommandHeader,
+    /// The last bytes of COMMAND_DATA after a repeated COMMAND_HEADER was skipped.
+    RecvCommandDataRest,
     SendCommandDataAck,
     Dispatch,
     RecvResultHeaderRequest,
@@ -346,6 +355,12 @@ pub struct Engine<B: Buffer> {
     /// The master's COMMAND_DATA ack wait (see [`Engine::committed_reply_wait_at`]): the ack
     /// is the slave's commit point; set when COMMAND_DATA has been sent.
     command_data_ack_timeout: u32,
+    /// Slave: where the rest of COMMAND_DATA goes in the incoming buffer after a repeated
+    /// COMMAND_HEADER was skipped (see [`Step::RecvCommandDataRest`]).
+    rest_from: u32,
+    /// Slave: a RESULT_HEADER was sent in this result phase (the master may then ask for
+    /// RESULT_DATA even after the slave's attempt to wait for that request timed out).
+    result_header_sent: bool,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
@@ -391,6 +406,8 @@ impl<B: Buffer> Engine<B> {
             last_io_at: 0,
             result_data_start_timeout: 0,
             command_data_ack_timeout: 0,
+            rest_from: 0,
+            result_header_sent: false,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -423,10 +440,10 @@ impl<B: Buffer> Engine<B> {
     ///
     /// Only the master's RESULT_DATA receive has one. The slave sends RESULT_DATA as soon as it
     /// reads the request, so when the sides are in step its first bytes come within a round
-    /// trip; only the transfer may take long (64 KiB on a slow UART). If the request came after
-    /// the slave's short timeout, the slave has gone back to waiting for a RESULT_HEADER
-    /// request and nothing will come: without this limit the master would sit out the long
-    /// timeout (5000 ms), past its recv_timeout. The slave's COMMAND_DATA wait has no such
+    /// trip; only the transfer may take long (64 KiB on a slow UART). If the request was lost,
+    /// or came after a reference slave's short timeout (that slave has gone back to waiting
+    /// for a RESULT_HEADER request; ours answers it), nothing will come: without this limit
+    /// the master would sit out the long timeout (5000 ms), past its recv_timeout. The slave's COMMAND_DATA wait has no such
     /// limit: a slow master (the old desktop library) may take seconds to compute a 64 KiB
     /// CRC between the header ack and the data.
     pub fn start_timeout_ms(&self) -> u32 {
@@ -591,6 +608,21 @@ impl<B: Buffer> Engine<B> {
             Step::RecvCommandHeader => recv_rx(&mut self.rx, Packet::CommandHeader, short, COMMAND_HEADER_LEN),
             Step::SendCommandHeaderAck => send_tx(&self.tx, tx_len, Packet::CommandHeader, short),
             Step::RecvCommandData => Io::Recv { packet: Packet::CommandData, timeout_ms: long, len: data_packet_len, into: None },
+            Step::RecvRepeatedCommandHeader => {
+                // The repeat's bytes past the COMMAND_DATA length read so far (tx is free:
+                // the ack went out).
+                let len = COMMAND_HEADER_LEN - data_packet_len.min(COMMAND_HEADER_LEN);
+                recv_rx(&mut self.tx, Packet::CommandHeader, short, len)
+            }
+            Step::RecvCommandDataRest => {
+                let rest = self.incoming.as_mut().map_or(&mut [][..], |b| b.as_mut());
+                let from = (self.rest_from as usize).min(rest.len());
+                let rest = &mut rest[from..];
+                // Short: COMMAND_DATA comes right behind the repeat (its sender has the ack).
+                // If it does not, the master lost the ack and waits for one: the attempt fails
+                // and the next repeat is answered.
+                Io::Recv { packet: Packet::CommandData, timeout_ms: short, len: rest.len(), into: Some(rest) }
+            }
             Step::SendCommandDataAck => send_tx(&self.tx, tx_len, Packet::CommandData, short),
             Step::Dispatch => Io::Dispatch {
                 name_hash: self.name_hash,
@@ -746,14 +778,53 @@ impl<B: Buffer> Engine<B> {
                     self.attempt_failed(now);
                 }
             }
-            Step::RecvCommandData => match self.received_data_packet(status, buf, MAGIC_COMMAND_DATA, Packet::CommandData) {
-                Some(true) => {
-                    self.set_tx(&wire::empty_packet(MAGIC_COMMAND_DATA));
-                    self.step = Step::SendCommandDataAck;
+            Step::RecvCommandData => {
+                let Err(buf) = self.skip_repeated_command_header(status, buf, now) else {
+                    return;
+                };
+                match self.received_data_packet(status, buf, MAGIC_COMMAND_DATA, Packet::CommandData) {
+                    Some(true) => self.command_data_received(),
+                    Some(false) => self.attempt_failed(now),
+                    None => self.finish(Status::BadBuffer),
                 }
-                Some(false) => self.attempt_failed(now),
-                None => self.finish(Status::BadBuffer),
-            },
+            }
+            Step::RecvRepeatedCommandHeader => {
+                let read = (self.data_len as usize + PACKET_OVERHEAD).min(COMMAND_HEADER_LEN);
+                let rest = COMMAND_HEADER_LEN - read;
+                if !self.received(status, Packet::CommandHeader) {
+                    self.attempt_failed(now);
+                } else if same_bytes(&self.tx[..rest.min(MAX_HEADER_LEN)], &self.rx[read.min(MAX_HEADER_LEN)..]) {
+                    self.rest_from = 0;
+                    self.step = Step::RecvCommandDataRest;
+                } else {
+                    // Not the repeat it began as: bytes of nothing this turn knows.
+                    self.wire_error(Packet::CommandData, WireError::BadMagic);
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvCommandDataRest => {
+                if !self.received(status, Packet::CommandData) {
+                    return self.attempt_failed(now);
+                }
+                // The master may have sent its header more than twice.
+                let buf = self.incoming.take();
+                let Err(buf) = self.skip_repeated_command_header(status, buf, now) else {
+                    return;
+                };
+                self.incoming = buf;
+                let check = self.incoming.as_ref().map(|b| wire::check(MAGIC_COMMAND_DATA, b.as_ref()));
+                match check {
+                    Some(Ok(_)) => {
+                        self.stats.packets_received += 1;
+                        self.command_data_received();
+                    }
+                    Some(Err(e)) => {
+                        self.wire_error(Packet::CommandData, e);
+                        self.attempt_failed(now);
+                    }
+                    None => self.finish(Status::BadBuffer),
+                }
+            }
             Step::SendCommandDataAck => {
                 if self.sent(status, Packet::CommandData) {
                     self.step = Step::Dispatch;
@@ -781,7 +852,12 @@ impl<B: Buffer> Engine<B> {
             },
             // Slave turn, phase B (result).
             Step::RecvResultHeaderRequest => {
-                if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
+                if self.result_header_sent && self.received_request(status, MAGIC_RESULT_DATA) {
+                    // The RESULT_DATA request, after this side stopped waiting for it: the
+                    // master has the RESULT_HEADER sent in this phase.
+                    self.stats.late_requests += 1;
+                    self.step = Step::SendResultData;
+                } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
                     self.set_tx(&U32Packet::result_header(self.data_len).emit());
                     self.step = Step::SendResultHeader;
                 } else {
@@ -790,13 +866,22 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendResultHeader => {
                 if self.sent(status, Packet::ResultHeader) {
+                    self.result_header_sent = true;
                     self.step = Step::RecvResultDataRequest;
                 } else {
                     self.attempt_failed(now);
                 }
             }
             Step::RecvResultDataRequest => {
-                if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
+                if self.in_phase(now) && self.received_request(status, MAGIC_RESULT_HEADER) {
+                    // The master's retry of the RESULT_HEADER request this side answered late:
+                    // it has the answer, and its RESULT_DATA request follows. Answering again
+                    // would put a second RESULT_HEADER ahead of RESULT_DATA; failing the
+                    // attempt would flush that request away. (A master that lost the answer
+                    // sends no RESULT_DATA request: this wait times out, and the retry that
+                    // follows answers it.)
+                    self.stats.late_requests += 1;
+                } else if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
                     self.step = Step::SendResultData;
                 } else {
                     self.attempt_failed(now);
@@ -949,6 +1034,7 @@ impl<B: Buffer> Engine<B> {
         self.phase_timeout = timeout;
         self.short_timeout = self.config.short_timeout_ms;
         self.attempts = 0;
+        self.result_header_sent = false;
         self.begin_attempt(now);
     }
 
@@ -982,6 +1068,12 @@ impl<B: Buffer> Engine<B> {
     fn committed_reply_wait_at(&self, now: u32) -> u32 {
         let phase_left = self.phase_timeout.saturating_sub(now.wrapping_sub(self.phase_start));
         (phase_left / 2).max(self.short_timeout).min(self.config.long_timeout_ms)
+    }
+
+    /// The phase's time is not up: a slave may go on skipping repeated requests (a hostile
+    /// peer that repeats forever is cut off at the phase's end like any other).
+    fn in_phase(&self, now: u32) -> bool {
+        now.wrapping_sub(self.phase_start) < self.phase_timeout
     }
 
     fn attempt_failed(&mut self, now: u32) {
@@ -1147,6 +1239,58 @@ impl<B: Buffer> Engine<B> {
             && self.parse_rx(packet, |rx| wire::check(magic, &rx[..len]).map(|_| ())).is_some()
     }
 
+    /// True when `rx` holds exactly the empty request packet with `magic`, received whole
+    /// (counted as a valid packet). Nothing is recorded otherwise: the caller goes on to its
+    /// usual check.
+    fn received_request(&mut self, status: IoStatus, magic: u16) -> bool {
+        let request = status == IoStatus::Ok && same_bytes(&self.rx[..EMPTY_PACKET_LEN], &wire::empty_packet(magic));
+        if request {
+            self.stats.packets_received += 1;
+        }
+        request
+    }
+
+    /// Slave, COMMAND_DATA read: if it begins with the COMMAND_HEADER just acknowledged (in
+    /// `rx`), that is the master's retry of a header this side answered late: it has the ack
+    /// and has sent COMMAND_DATA right behind the repeat. Skip the repeat (12 bytes) and read
+    /// on instead of failing the attempt, whose flush would drop COMMAND_DATA and leave the
+    /// master waiting for an ack that never comes. As often as the repeats come, within the
+    /// phase. Ok when the skip has started; Err with the buffer when this is no such read (it
+    /// is then checked as usual).
+    fn skip_repeated_command_header(&mut self, status: IoStatus, buf: Option<B>, now: u32) -> Result<(), Option<B>> {
+        let Some(mut buf) = buf else {
+            return Err(None);
+        };
+        let len = buf.as_ref().len();
+        let read = len.min(COMMAND_HEADER_LEN);
+        if status != IoStatus::Ok
+            || !self.in_phase(now)
+            || len != self.data_len as usize + PACKET_OVERHEAD
+            || !same_bytes(buf.as_ref(), &self.rx[..read])
+        {
+            return Err(Some(buf));
+        }
+        self.stats.late_requests += 1;
+        if len >= COMMAND_HEADER_LEN {
+            // What followed the repeat is the start of COMMAND_DATA; its last 12 bytes are
+            // still on the way.
+            buf.as_mut().copy_within(COMMAND_HEADER_LEN.., 0);
+            self.rest_from = (len - COMMAND_HEADER_LEN) as u32;
+            self.step = Step::RecvCommandDataRest;
+        } else {
+            // COMMAND_DATA is shorter than the repeat: the repeat's rest first.
+            self.step = Step::RecvRepeatedCommandHeader;
+        }
+        self.incoming = Some(buf);
+        Ok(())
+    }
+
+    /// Slave: COMMAND_DATA is in and valid; acknowledge it.
+    fn command_data_received(&mut self) {
+        self.set_tx(&wire::empty_packet(MAGIC_COMMAND_DATA));
+        self.step = Step::SendCommandDataAck;
+    }
+
     /// The u32 of a RESULT_HEADER-shaped packet in `rx`.
     fn received_u32(&mut self, status: IoStatus, magic: u16, packet: Packet) -> Option<u32> {
         if !self.received(status, packet) {
@@ -1194,6 +1338,12 @@ fn recv_rx(rx: &mut [u8; MAX_HEADER_LEN], packet: Packet, timeout_ms: u32, len: 
     // Every header fits rx; the min lets the compiler drop the slice bounds panic.
     let len = len.min(MAX_HEADER_LEN);
     Io::Recv { packet, timeout_ms, len, into: Some(&mut rx[..len]) }
+}
+
+/// `a` and `b` agree on their common length (a loop, not `==`: slice equality would call
+/// memcmp, which a native module does not have).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// The payload length of a packet buffer of `len` bytes, if it is one (4 bytes or more, a

@@ -119,6 +119,7 @@ fn add_stats(a: Stats, b: Stats) -> Stats {
         recv_phase_timeouts: a.recv_phase_timeouts.wrapping_add(b.recv_phase_timeouts),
         commands_served: a.commands_served.wrapping_add(b.commands_served),
         stream_frames: a.stream_frames.wrapping_add(b.stream_frames),
+        late_requests: a.late_requests.wrapping_add(b.late_requests),
     }
 }
 
@@ -766,6 +767,7 @@ impl Session {
         d.set_item("recv_phase_timeouts", s.recv_phase_timeouts)?;
         d.set_item("commands_served", s.commands_served)?;
         d.set_item("stream_frames", s.stream_frames)?;
+        d.set_item("late_requests", s.late_requests)?;
         Ok(d)
     }
 
