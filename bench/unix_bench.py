@@ -35,10 +35,11 @@ def raw(kind):
 
 def calls(master_impl, slave_impl, transport, slave_transport=None):
     port = free_port()
-    slave = MPy("slave.py", slave_impl, "%s:%d" % (slave_transport or transport, port), name="slave")
+    kind, _, options = transport.partition(",")
+    slave = MPy("slave.py", slave_impl, "%s:%d" % (slave_transport or kind, port), name="slave")
     try:
         slave.wait_line("READY")
-        master = MPy(bench_path("bench_calls.py"), master_impl, "%s:%d" % (transport, port), SECONDS,
+        master = MPy(bench_path("bench_calls.py"), master_impl, "%s:%d%s" % (kind, port, "," + options if options else ""), SECONDS,
                      *SIZES, name="bench-master")
         res = master.result(timeout=120 + 10 * SECONDS)
         master.finish()
@@ -55,6 +56,8 @@ def main():
     rows = [
         ("ours, network transport (UDP <=1400 B, TCP above)", calls("mod", "mod", "net")),
         ("ours, stream transport over a TCP socket", calls("mod", "mod", "tcp")),
+        ("ours, network transport, set_timing(pipeline=True)", calls("mod", "mod", "net,pipeline", "net")),
+        ("ours, stream transport (TCP), set_timing(pipeline=True)", calls("mod", "mod", "tcp,pipeline", "tcp")),
         ("ours, Python transport (get_bytes/put_bytes subclass, TCP)", calls("mod", "mod", "py", "tcp")),
         ("reference peer bench/ref_rpc.py, network", calls("ref", "ref", "net")),
         ("reference peer bench/ref_rpc.py, TCP stream", calls("ref", "ref", "tcp")),
@@ -77,19 +80,19 @@ def main():
     print("ratio to the raw link (target >= 40%): 0 B and 1 KiB against the 4-round-trip ping-pong")
     print("(UDP for the network transport, TCP for the stream), 64 KiB against the 64 KiB TCP echo")
     for key, what in (("calls_per_s", "calls/s"), ("median_per_s", "1/median")):
-        for label, res in rows[:2]:
+        for label, res in rows[:4]:
             rt = raw_udp["rt4_per_s"] if "network" in label else raw_tcp["rt4_per_s"]
             print("%-62s %11.0f%% %11.0f%% %11.0f%%" % (
                 "%s [%s]" % (label[:50], what), 100 * res["0"][key] / rt, 100 * res["1024"][key] / rt,
                 100 * res["65536"][key] / raw_tcp["echo64k_per_s"]))
     print()
     print("ours against the reference peer (same transport, same run, calls/s)")
-    for (label, ours), (_, ref) in ((rows[0], rows[3]), (rows[1], rows[4])):
+    for (label, ours), (_, ref) in ((rows[0], rows[5]), (rows[1], rows[6])):
         print("%-62s %11.1fx %11.1fx %11.1fx" % ((label,) + tuple(
             ours[str(n)]["calls_per_s"] / ref[str(n)]["calls_per_s"] for n in SIZES)))
     print("ours over a Python transport against the reference peer over TCP (the engine's own cost)")
     print("%-62s %11.1fx %11.1fx %11.1fx" % (("python transport / reference, TCP",) + tuple(
-        rows[2][1][str(n)]["calls_per_s"] / rows[4][1][str(n)]["calls_per_s"] for n in SIZES)))
+        rows[4][1][str(n)]["calls_per_s"] / rows[6][1][str(n)]["calls_per_s"] for n in SIZES)))
     print()
     print("heap bytes allocated per call on the master (gc off; the result alone is the target)")
     for label, res in rows:

@@ -154,6 +154,10 @@ typedef struct omv_rpc_config {
     uint32_t max_frame_len;      /* stream reader: longest frame accepted: 65536 */
     uint32_t max_queue_depth;    /* stream writer: 255 (1 on I2C and SPI) */
     uint32_t stream_timeout_ms;  /* stream setup, header and ack waits: 1000 */
+    uint32_t pipeline;           /* master, non-zero: COMMAND_DATA right behind COMMAND_HEADER
+                                    and the RESULT_DATA request right behind the RESULT_HEADER
+                                    request (two round trips a call, same bytes); 0: off (the
+                                    reference). Not for I2C or SPI. */
 } omv_rpc_config_t;
 
 #define OMV_RPC_ROLE_MASTER 0u

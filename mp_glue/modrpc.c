@@ -740,6 +740,7 @@ static void rpc_engine_init_config(rpc_engine_obj_t *self) {
     self->config.max_frame_len = RPC_DEFAULT_MAX_LEN;
     self->config.max_queue_depth = self->transport->ops->max_queue_depth;
     self->config.stream_timeout_ms = RPC_STREAM_TIMEOUT_MS;
+    self->config.pipeline = 0;
 }
 
 static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
@@ -753,7 +754,7 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
 }
 
 /* configure(short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
- * max_frame_len, bytes_per_s): None leaves a setting as it is. Re-initialises the engine,
+ * max_frame_len, bytes_per_s, pipeline): None leaves a setting as it is. Re-initialises the engine,
  * which zeroes its counters; from inside a callback, once the operation that called it ends
  * (re-initialised now, the engine would drop the turn whose result the callback returns). */
 static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
@@ -769,6 +770,13 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     rpc_config_field(&config.max_frame_len, args[5]);
     uint32_t bytes_per_s = self->bytes_per_s;
     rpc_config_field(&bytes_per_s, args[6]);
+    if (args[7] != mp_const_none) {
+        config.pipeline = mp_obj_is_true(args[7]);
+        if (config.pipeline && self->transport->ops->whole_packets) {
+            /* The slave takes a packet only while it is in a receive call. */
+            mp_raise_ValueError(MP_ERROR_TEXT("pipeline needs a stream or network transport"));
+        }
+    }
     self->config = config;
     self->bytes_per_s = bytes_per_s;
     if (self->op == RPC_OP_BLOCKING) {
@@ -778,7 +786,7 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 7, 7, rpc_engine_configure);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 8, 8, rpc_engine_configure);
 
 /* Engine(role, transport): role 0 master, 1 slave. */
 static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {

@@ -74,3 +74,28 @@ def test_set_limits_inside_a_callback(spawn, pty_relay, port):
     assert res["set_limits"] == "ok", res["set_limits_error"]
     assert res["over_limit"] is True
     assert res["quit"] == "bye"
+
+
+@pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("mod", "pty"),
+                                                  ("ref", "tcp"), ("ref", "net")])
+def test_pipelined_calls(spawn, pty_relay, port, slave_impl, transport):
+    """set_timing(pipeline=True) on our master: every call gives the same result against our
+    slave and the reference peer (which needs no option: the bytes are the same, only sent
+    earlier), in about half the packets' waits; refused on a Python-override transport."""
+    master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "pipeline",
+                               {"module": True})
+    res = master.result(timeout=90)
+    assert res["first"] == "hi"
+    assert (res["echo_calls"], res["echo_bad"]) == (24, 0), res.get("bad_errors")
+    st = res["echo_stats"]
+    assert st["calls_ok"] == 24 and st["calls_failed"] == 0, st
+    # Four answers read per call (two acks, RESULT_HEADER, RESULT_DATA), plus any retries.
+    assert st["packets_received"] >= 4 * 24, st
+    assert res["big"] == 60000
+    assert res["unknown"] == ""
+    assert res["slept"] == "slept"
+    assert res["after_off"] == "off" and res["after_on"] == "on again"
+    assert res["override_pipeline"].startswith("ValueError: pipeline needs"), res["override_pipeline"]
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
+    assert master.finish() == 0
+    assert slave.finish() == 0

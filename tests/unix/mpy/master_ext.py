@@ -23,6 +23,8 @@ def run(scenario, master, rpc, params, result):
         api(master, rpc, result)
     elif scenario == "nonblocking":
         nonblocking(master, rpc, result)
+    elif scenario == "pipeline":
+        pipeline(master, rpc, result)
     else:
         raise ValueError(scenario)
 
@@ -173,3 +175,44 @@ def hostile_master(m, rpc, result):
     gc.collect()
     result["heap_lost"] = free - gc.mem_free()
     result["slave_ended"] = True
+
+
+def pipeline(m, rpc, result):
+    """set_timing(pipeline=True): the same results with requests sent back to back."""
+    result["first"] = text(m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000))
+    m.set_timing(pipeline=True)
+    calls = bad = 0
+    m.stats_reset()
+    for n in (0, 1, 7, 8, 12, 100, 1024, 65536):
+        data = bytes((i * 11 + n) & 255 for i in range(n))
+        for _ in range(3):
+            r = m.call("echo", data, send_timeout=3000, recv_timeout=3000)
+            calls += 1
+            if r is None or bytes(r) != data:
+                bad += 1
+                result.setdefault("bad_errors", []).append((n, m.last_error))
+    result["echo_calls"], result["echo_bad"] = calls, bad
+    result["echo_stats"] = m.stats()
+    r = m.call("big", b"60000", send_timeout=3000, recv_timeout=3000)
+    result["big"] = None if r is None else len(r)
+    result["unknown"] = text(m.call("not_registered", b"x", send_timeout=3000, recv_timeout=3000))
+    # A callback slower than the slave's short timeout: the slave drops the requests that came
+    # during it, and the master's retry is answered.
+    result["slept"] = text(m.call("sleep", b"30", send_timeout=3000, recv_timeout=3000))
+    m.set_timing(pipeline=False)
+    result["after_off"] = text(m.call("echo", b"off", send_timeout=3000, recv_timeout=3000))
+    m.set_timing(pipeline=True)
+    result["after_on"] = text(m.call("echo", b"on again", send_timeout=3000, recv_timeout=3000))
+
+    class Override(rpc.rpc_master):
+        def get_bytes(self, buff, timeout_ms):
+            return None
+
+        def put_bytes(self, data, timeout_ms):
+            pass
+
+    try:
+        Override().set_timing(pipeline=True)
+        result["override_pipeline"] = "no error"
+    except ValueError as e:
+        result["override_pipeline"] = "ValueError: %s" % e

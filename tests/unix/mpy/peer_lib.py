@@ -122,16 +122,22 @@ def python_transport_class(base, sock):
 
 
 def make(rpc, role, spec):
-    """make_transport() with an optional ",short=N" suffix on spec: the first short timeout
-    (ms) of this side instead of the reference's 3 (master) / 2 (slave)."""
-    spec, _, timing = spec.partition(",")
+    """make_transport() with optional ",short=N" and ",pipeline" suffixes on spec: the first
+    short timeout (ms) of this side instead of the reference's 3 (master) / 2 (slave); a
+    master that pipelines its requests (set_timing(pipeline=True), our module only)."""
+    spec, *options = spec.split(",")
     obj = make_transport(rpc, role, spec)
-    if timing.startswith("short="):
-        short = int(timing[6:])
-        if hasattr(obj, "set_timing"):
-            obj.set_timing(short_timeout_ms=short)
+    for option in options:
+        if option.startswith("short="):
+            short = int(option[6:])
+            if hasattr(obj, "set_timing"):
+                obj.set_timing(short_timeout_ms=short)
+            else:
+                obj._short_timeout_start = short
+        elif option == "pipeline":
+            obj.set_timing(pipeline=True)
         else:
-            obj._short_timeout_start = short
+            raise ValueError("bad option %r in %r" % (option, spec))
     return obj
 
 
