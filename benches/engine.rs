@@ -1,15 +1,18 @@
 //! `make engine-bench` (= `cargo bench --bench engine`): prints
-//! - CRC-16/IBM-3740 throughput (MB/s) and instructions per byte: the engine's own slice-by-16
-//!   (`omv_rpc::crc16` with `std` and in the x86-64 C static library, e.g. the unix-port rpc.mpy)
+//! - CRC-16/IBM-3740 throughput (MB/s) and instructions per byte: `omv_rpc::crc16` (on x86-64,
+//!   std or not, e.g. the unix-port rpc.mpy: the PCLMULQDQ fold from `CRC16_FOLD_MIN_LEN` bytes
+//!   on, slice-by-16 below), the fold alone and with its CPUID, the engine's own slice-by-16
 //!   against the crc crate's slice-by-16, its 256-entry table (the C static library on
-//!   Cortex-M7: firmware, native modules) and bitwise;
+//!   Cortex-M7: firmware, native modules) and bitwise; then ns per CRC by length, which is
+//!   where the fold threshold comes from;
 //! - engine overhead per call, master and slave engines driven against each other in memory
 //!   (no I/O, no clock): ns per call and, under valgrind (callgrind), instructions per call,
 //!   for 0 B, 1 KiB and 64 KiB arguments and results;
 //! - the thumbv7em-none-eabihf release size: the crate's own object (.text/.rodata/.data/.bss)
 //!   and a --gc-sections link of every C ABI entry point.
 //!
-//! `engine --calls N SIZE` only runs N calls (used for the instruction counts).
+//! `engine --calls N SIZE` only runs N calls (used for the instruction counts); `--crc-only` prints
+//! only the CRC figures (`cargo bench --bench engine -- --crc-only`).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -53,13 +56,23 @@ const TABLE1: Crc<u16, Table<1>> = Crc::<u16, Table<1>>::new(&CRC_16_IBM_3740);
 const SLICE16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_IBM_3740);
 
 type CrcFn = fn(&[u8]) -> u16;
-const CRCS: [(&str, CrcFn); 5] = [
-    ("omv_rpc::crc16 (std; x86-64 C library): slice-by-16", |d| omv_rpc::crc16(d)),
+const CRCS: [(&str, CrcFn); 8] = [
+    ("omv_rpc::crc16 (x86-64: fold from CRC16_FOLD_MIN_LEN)", |d| omv_rpc::crc16(d)),
     ("omv_rpc_crc16 via the C ABI", |d| unsafe { omv_rpc::ffi::omv_rpc_crc16(d.as_ptr(), d.len()) }),
+    ("crc16_folded: PCLMULQDQ fold + CPUID per call", |d| omv_rpc::wire::crc16_folded(d).unwrap_or(0)),
+    // Only run when crc16_folded said the CPU has PCLMULQDQ (see `fold_supported`).
+    ("crc16_folded_unchecked: the fold alone", |d| unsafe { omv_rpc::wire::crc16_folded_unchecked(d) }),
+    ("crc16_sliced: own slice-by-16 (8 KiB)", |d| omv_rpc::wire::crc16_sliced(d)),
     ("crc crate Table<16> (slice-by-16, 8 KiB)", |d| SLICE16.checksum(d)),
     ("crc crate Table<1>, 512 B (Cortex-M7 C library)", |d| TABLE1.checksum(d)),
     ("crc crate NoTable (bitwise)", |d| BITWISE.checksum(d)),
 ];
+/// The CRCS row that must not run without PCLMULQDQ.
+const FOLD_UNCHECKED: usize = 3;
+
+fn fold_supported() -> bool {
+    omv_rpc::wire::crc16_folded(b"").is_some()
+}
 
 fn crc_data() -> Vec<u8> {
     (0..65536u32).map(|i| (i * 31 + 7) as u8).collect()
@@ -80,15 +93,57 @@ fn crc_throughput() {
         black_box(omv_rpc::crc16(black_box(&small)));
     });
     println!("  omv_rpc::crc16 of a 10-byte header: {:.1} ns", t.as_nanos() as f64);
-    println!("  (the x86-64 C static library, no std, runs the same omv_rpc::crc16 slice-by-16 as the");
-    println!("   std build: the first two rows; Cortex-M7 builds keep the crc crate's 512 B table)");
+    println!("  (the x86-64 C static library, no std, runs the same omv_rpc::crc16 as the std build: the");
+    println!("   first two rows; Cortex-M7 builds keep the crc crate's 512 B table)");
     println!("  {:<50} {:>9} {:>12}", "", "MB/s", "instr/byte");
     for (i, (name, f)) in CRCS.iter().enumerate() {
+        if i == FOLD_UNCHECKED && !fold_supported() {
+            println!("  {name:<50} (this CPU has no PCLMULQDQ)");
+            continue;
+        }
         let t = time_per_run(Duration::from_millis(300), || {
             black_box(f(black_box(&data)));
         });
         let instr = crc_instructions_per_byte(i).map_or(String::from("-"), |n| format!("{n:.2}"));
         println!("  {name:<50} {:>9.0} {instr:>12}", data.len() as f64 / t.as_secs_f64() / 1e6);
+    }
+    crc_by_length(&data);
+}
+
+/// ns per CRC by length: slice-by-16, the fold with and without CPUID, and `crc16`, which picks
+/// the fold from `CRC16_FOLD_MIN_LEN` bytes on. The fold pays where its column with CPUID
+/// drops below slice-by-16's.
+fn crc_by_length(data: &[u8]) {
+    println!(
+        "  ns per CRC by length (crc16 folds from {} B; CPUID alone: {:.0} ns):",
+        omv_rpc::wire::CRC16_FOLD_MIN_LEN,
+        time_per_run(Duration::from_millis(100), || {
+            black_box(omv_rpc::wire::crc16_folded(black_box(b"")));
+        })
+        .as_nanos() as f64
+    );
+    println!("  {:>8} {:>12} {:>12} {:>12} {:>12}", "bytes", "sliced", "fold", "fold+CPUID", "crc16");
+    for len in [16usize, 64, 256, 1024, 4096, 16384, 32768, 65536] {
+        let d = &data[..len];
+        let ns = |f: &dyn Fn()| time_per_run(Duration::from_millis(60), f).as_nanos() as f64;
+        let sliced = ns(&|| {
+            black_box(omv_rpc::wire::crc16_sliced(black_box(d)));
+        });
+        let (fold, fold_cpuid) = if fold_supported() {
+            let fold = ns(&|| {
+                black_box(unsafe { omv_rpc::wire::crc16_folded_unchecked(black_box(d)) });
+            });
+            let fold_cpuid = ns(&|| {
+                black_box(omv_rpc::wire::crc16_folded(black_box(d)));
+            });
+            (format!("{fold:.0}"), format!("{fold_cpuid:.0}"))
+        } else {
+            (String::from("-"), String::from("-"))
+        };
+        let crc16 = ns(&|| {
+            black_box(omv_rpc::crc16(black_box(d)));
+        });
+        println!("  {len:>8} {sliced:>12.0} {fold:>12} {fold_cpuid:>12} {crc16:>12.0}");
     }
 }
 
@@ -407,6 +462,9 @@ fn main() {
         return;
     }
     crc_throughput();
+    if args.iter().any(|a| a == "--crc-only") {
+        return;
+    }
     engine_overhead();
     arm_size();
 }
