@@ -12,8 +12,10 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "stand_in"))
 
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+# Where rpc.mpy is: build/unix, or OMV_BUS_RPC_DIR (e.g. a build with -DRPC_TRACE).
+RPC_DIR = os.environ.get("OMV_BUS_RPC_DIR") or os.path.join(ROOT, "build", "unix")
 # The stand-ins first, then the native rpc module, the Python peers, the reference peer.
-MICROPYPATH = ":".join([os.path.join(HERE, "stand_in"), os.path.join(ROOT, "build", "unix"),
+MICROPYPATH = ":".join([os.path.join(HERE, "stand_in"), RPC_DIR,
                         os.path.join(HERE, "boards"), os.path.join(ROOT, "bench")])
 BOARD = os.path.join(HERE, "boards", "board.py")
 
@@ -22,7 +24,9 @@ class Board:
     """One MicroPython process running boards/board.py against the simulator."""
 
     def __init__(self, sim, name, bus, role, impl="native", plan=None, timing=None, hide=None,
-                 script=None, send_timeout=None):
+                 script=None, send_timeout=None, log=None):
+        """log: a file path that gets the process's output instead of a pipe (a slave whose
+        output nobody reads, e.g. one printing a trace, would block on a full pipe)."""
         env = dict(os.environ, MICROPYPATH=MICROPYPATH, BUS=bus, ROLE=role, IMPL=impl,
                    PLAN=json.dumps(plan or []), **sim.env(name))
         if timing:
@@ -34,14 +38,29 @@ class Board:
         args = [MICROPYTHON]
         args += ["-c", script] if script else [BOARD]
         self.name = name
-        self.proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        self.log = log
+        out = open(log, "w") if log else subprocess.PIPE
+        self.proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,
                                      text=True, bufsize=1)
+        if log:
+            out.close()
+            self.proc.stdout = open(log)
         self.lines = []
+
+    def _readline(self, deadline):
+        line = self.proc.stdout.readline()
+        while self.log and not line and time.monotonic() < deadline:
+            # A file has no end while the process runs: poll it.
+            if self.proc.poll() is not None:
+                return self.proc.stdout.readline()
+            time.sleep(0.02)
+            line = self.proc.stdout.readline()
+        return line
 
     def wait_for(self, text, timeout=20):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            line = self.proc.stdout.readline()
+            line = self._readline(deadline)
             if not line:
                 break
             self.lines.append(line.rstrip("\n"))
@@ -52,10 +71,14 @@ class Board:
     def results(self, timeout):
         """The JSON lines of a master's plan, after it exits (within timeout seconds)."""
         try:
-            out, _ = self.proc.communicate(timeout=timeout)
+            if self.log:
+                self.proc.wait(timeout)
+                out = self.proc.stdout.read()
+            else:
+                out, _ = self.proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.kill()
-            out, _ = self.proc.communicate()
+            out = self.proc.stdout.read() if self.log else self.proc.communicate()[0]
             raise AssertionError("%s did not finish in %d s; output:\n%s" %
                                  (self.name, timeout, "\n".join(self.lines) + out))
         self.lines += out.splitlines()

@@ -22,8 +22,10 @@ hard:
   nodes whose filters match, through a receive FIFO of `can_fifo_depth` frames that overruns.
 - Timing: with `pacing` on, every transfer takes its wire time at the bus's clock
   (100 kHz I2C, 1 MHz SPI, 250 kbit/s CAN by default, or what the master configured).
-- Faults: per bus, dropped and corrupted transfers/frames at given rates (`fault()`); the
-  tests restart processes themselves (a killed process leaves the bus cleanly).
+- Faults: per bus, dropped and corrupted transfers/frames at given rates (`fault()`); a
+  board stalled just before chosen bus calls (`stall()`: a process descheduled on a loaded
+  host, at the moment that hurts); the tests restart processes themselves (a killed process
+  leaves the bus cleanly).
 
 Run standalone: `python tests/bus/sim.py [--no-pacing]` prints OMV_BUS_SIM=host:port.
 """
@@ -112,6 +114,19 @@ class Faults:
         if self.corrupt and self._active() and len(data) and self.rng.random() < self.corrupt:
             data[self.rng.randrange(len(data))] ^= 1 << self.rng.randrange(8)
             self.corrupted += 1
+
+
+class Stall:
+    """A board that stalls `ms` milliseconds before each of its next `count` bus calls that
+    `match(op, data)` accepts (op: a busproto OP_*, data: the bytes it writes), as a process
+    that the host deschedules right then. Counts the stalls made in `done`."""
+
+    def __init__(self, node_name, match, ms, count):
+        self.node_name = node_name
+        self.match = match
+        self.ms = ms
+        self.count = count
+        self.done = 0
 
 
 class SlaveCall:
@@ -214,6 +229,8 @@ class Simulator:
         self.can = collections.defaultdict(CANBus)
         self.pins = collections.defaultdict(dict)  # name -> {node: driven value}
         self.faults = {}
+        self.stalls = []
+        self.names = {}  # node -> the name it said hello with
         self.stats = collections.Counter()
         self.log = collections.deque(maxlen=4000)
         self.nodes = {}
@@ -262,6 +279,24 @@ class Simulator:
         if key not in self.faults:
             self.faults[key] = Faults(hash(key) ^ self.seed)
         return self.faults[key]
+
+    def stall(self, node_name, match, ms, count=1):
+        """Stall board `node_name` before its next `count` bus calls that match (see Stall)."""
+        stall = Stall(node_name, match, ms, count)
+        with self.cond:
+            self.stalls.append(stall)
+        return stall
+
+    def _stall_before(self, node, op, data):
+        with self.cond:
+            name = self.names.get(node)
+            stall = next((s for s in self.stalls if s.node_name == name and s.done < s.count
+                          and s.match(op, bytes(data))), None)
+            if stall is None:
+                return
+            stall.done += 1
+            self._trace(node, "stalled %d ms before op %d" % (stall.ms, op))
+        time.sleep(stall.ms / 1000)
 
     def clear_faults(self):
         for faults in self.faults.values():
@@ -320,6 +355,8 @@ class Simulator:
             while True:
                 op, a, b, c, n = struct.unpack(bp.REQUEST, self._read_exactly(conn, bp.REQUEST_LEN))
                 data = self._read_exactly(conn, n) if n else bytearray()
+                if self.stalls:
+                    self._stall_before(node, op, data)
                 with self.cond:
                     try:
                         status, value, out = self._dispatch(node, op, a, b, c, data)
@@ -358,7 +395,8 @@ class Simulator:
 
     def _dispatch(self, node, op, a, b, c, data):
         if op == bp.OP_HELLO:
-            self._trace(node, "hello " + data.decode(errors="replace"))
+            self.names[node] = data.decode(errors="replace")
+            self._trace(node, "hello " + self.names[node])
             return 0, node, b""
         handler = self._handlers.get(op)
         if handler is None:

@@ -309,6 +309,23 @@ def test_faults_drop_and_corrupt_at_their_rates(sim):
     assert damaged == faults.corrupted and damaged > 10
 
 
+def test_a_stalled_board_is_held_before_the_matching_calls_only(sim):
+    a, b = can_node(sim, "a"), can_node(sim, "b")
+    stall = sim.stall("a", lambda op, data: op == bp.OP_CAN_SEND and data[:1] == b"\x01", ms=150, count=2)
+    took, done = [], []
+    for first in (0, 1, 1, 1):
+        start = time.monotonic()
+        a.request(bp.OP_CAN_SEND, 2, 0x7FF, 0, bytes([first, 2]))
+        took.append(time.monotonic() - start)
+        done.append(stall.done)
+    # Not the first frame (no match), the next two, not the last (count reached).
+    assert done == [0, 1, 2, 2]
+    assert took[1] >= 0.15 and took[2] >= 0.15, took
+    # b is never stalled, and every frame went through.
+    for _ in range(4):
+        assert b.request(bp.OP_CAN_RECV, 2, 0, 1000)[0] == 0
+
+
 def test_a_board_that_goes_away_releases_its_pins_and_address(sim):
     master, slave = board(sim, "master"), board(sim, "slave")
     slave.request(bp.OP_I2C_INIT, 2, bp.I2C_SLAVE, 0x12)
