@@ -139,7 +139,14 @@ static const rpc_transport_ops_t rpc_can_ops = {
     .recv = rpc_can_recv,
     .max_queue_depth = 255,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
-    .whole_packets = true,
+    /* Not whole packets: frames come one by one through the FIFO, so a receive sees when the
+     * first one came and can resume a packet (both advance *done per frame). The driver then
+     * holds the master's RESULT_DATA receive to the engine's first-byte limit: a slave that
+     * read the request after its short timeout (a master descheduled between RESULT_HEADER
+     * and the request: the slave's flush drops the request, or it reads it in place of a
+     * RESULT_HEADER request) never answers it, and the master retries within its phase
+     * instead of waiting out the 5 s long timeout (tests/bus/test_faults.py). */
+    .whole_packets = false,
 };
 
 /* can_transport(message_id, bit_rate, sample_point, can_bus) */

@@ -21,6 +21,16 @@
  * completes the slave's call too: both stay in step instead of failing the phase.
  * The HAL moves at most 65535 bytes per call: longer packets go in 65535-byte pieces under
  * one CS low, 1 ms apart, on both sides.
+ * A slave send spans transfers the same way when the master is not ours: a reference-like
+ * master (no realignment) reads 0xFF then the packet's start, fails that attempt and writes
+ * its next request, whose bytes complete the slave's send call. The call ends OK although the
+ * master never read the packet: after RESULT_DATA the slave ends its turn and the master's
+ * call is lost. So the slave sends full duplex and looks at what the master clocked in: a
+ * master reading clocks one constant byte (machine.SPI.readinto, pyb.SPI.recv into a new
+ * buffer, our master), so any other byte is a master's packet and the send failed (the
+ * engine tries the phase again, as the master does). Packets of up to
+ * RPC_SPI_SEND_CHECK_MAX bytes are checked (all headers, acks and small data packets);
+ * longer ones are sent blind.
  */
 #include "transport_bus.h"
 
@@ -37,6 +47,9 @@
 /* The slave does not know the master's clock: it assumes the documented default. */
 #define RPC_SPI_SLAVE_ASSUMED_FREQ 1000000u
 
+/* The longest slave send whose clocked-in bytes are checked (the check buffer's size). */
+#define RPC_SPI_SEND_CHECK_MAX 2048u
+
 #define RPC_SPI_MACHINE 0u     /* machine.SPI: write(buf), readinto(buf) */
 #define RPC_SPI_PYB 1u         /* pyb.SPI master or slave: send(buf, timeout=), recv(buf, timeout=) */
 
@@ -47,12 +60,16 @@ typedef struct rpc_spi_transport {
     rpc_bus_method_t write;
     rpc_bus_method_t read;
     rpc_bus_method_t cs_value;  /* master: cs.value(0 / 1) */
+    rpc_bus_method_t send_recv; /* slave: send_recv(send, recv, timeout=) */
     mp_obj_t view;
+    mp_obj_t clocked_view;      /* slave: on clocked_in, for send_recv */
     mp_obj_t sleep_us;
     uint32_t api;
     uint32_t freq;
     uint32_t lead_us;           /* master: time between CS low and the clock */
     bool master;
+    /* Slave only (last: a master's struct ends before it): what the master clocked in. */
+    uint8_t clocked_in[RPC_SPI_SEND_CHECK_MAX];
 } rpc_spi_transport_t;
 
 static void rpc_spi_cs(rpc_spi_transport_t *t, int level) {
@@ -81,6 +98,14 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
         int err;
         if (t->api == RPC_SPI_MACHINE) {
             ret = rpc_bus_call(method, 1, 0, &t->view, &err);
+        } else if (!t->master && write && len <= RPC_SPI_SEND_CHECK_MAX) {
+            rpc_memoryview_set(t->clocked_view, t->clocked_in, 0, chunk, true);
+            mp_obj_t args[4] = { t->view, t->clocked_view, MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
+            ret = rpc_bus_call(&t->send_recv, 2, 1, args, &err);
+            rpc_memoryview_set(t->clocked_view, NULL, 0, 0, false);
+            if (ret != MP_OBJ_NULL && !rpc_bus_all_equal(t->clocked_in, chunk)) {
+                ret = MP_OBJ_NULL; /* a master's packet came in: it was not reading this one */
+            }
         } else {
             mp_obj_t args[3] = { t->view, MP_OBJ_NEW_QSTR(MP_QSTR_timeout), MP_OBJ_NEW_SMALL_INT(timeout_ms) };
             ret = rpc_bus_call(method, 1, 1, args, &err);
@@ -206,9 +231,13 @@ static const rpc_transport_ops_t rpc_spi_ops = {
     .whole_packets = true,
 };
 
-static rpc_spi_transport_t *rpc_spi_new(void) {
-    rpc_spi_transport_t *t = (rpc_spi_transport_t *)rpc_transport_new(sizeof(rpc_spi_transport_t), &rpc_spi_ops);
+static rpc_spi_transport_t *rpc_spi_new(bool master) {
+    /* Only a slave has the check buffer. */
+    size_t size = master ? offsetof(rpc_spi_transport_t, clocked_in) : sizeof(rpc_spi_transport_t);
+    rpc_spi_transport_t *t = (rpc_spi_transport_t *)rpc_transport_new(size, &rpc_spi_ops);
+    t->master = master;
     t->view = rpc_memoryview_new(NULL, 0, 0, false);
+    t->clocked_view = rpc_memoryview_new(NULL, 0, 0, true);
     rpc_bus_delay_init(&t->sleep_us);
     return t;
 }
@@ -221,8 +250,7 @@ static mp_obj_t rpc_spi_master_transport(size_t n_args, const mp_obj_t *args) {
     if (hz <= 0) {
         mp_raise_ValueError(MP_ERROR_TEXT("freq must be positive"));
     }
-    rpc_spi_transport_t *t = rpc_spi_new();
-    t->master = true;
+    rpc_spi_transport_t *t = rpc_spi_new(true);
     t->freq = (uint32_t)hz;
     t->lead_us = RPC_SPI_LEAD_US;
     mp_obj_t machine = rpc_bus_import(MP_QSTR_machine);
@@ -265,8 +293,7 @@ MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_spi_master_transport_obj, 5, 5, rpc_spi_
 static mp_obj_t rpc_spi_slave_transport(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
     mp_obj_t cs_pin = args[0], polarity = args[1], phase = args[2], spi_bus = args[3];
-    rpc_spi_transport_t *t = rpc_spi_new();
-    t->master = false;
+    rpc_spi_transport_t *t = rpc_spi_new(false);
     t->freq = RPC_SPI_SLAVE_ASSUMED_FREQ;
     mp_obj_t pyb = rpc_bus_import(MP_QSTR_pyb);
     mp_obj_t spi = rpc_bus_attr(pyb, MP_QSTR_SPI);
@@ -282,6 +309,7 @@ static mp_obj_t rpc_spi_slave_transport(size_t n_args, const mp_obj_t *args) {
     t->api = RPC_SPI_PYB;
     rpc_bus_method_load(&t->write, t->bus, MP_QSTR_send);
     rpc_bus_method_load(&t->read, t->bus, MP_QSTR_recv);
+    rpc_bus_method_load(&t->send_recv, t->bus, MP_QSTR_send_recv);
     /* The chip select is an input here: claimed so that the pin name is checked now. */
     mp_obj_t pin_args[2] = { cs_pin, pin_in };
     t->cs = mp_call_function_n_kw(pin, 2, 0, pin_args);

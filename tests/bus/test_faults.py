@@ -5,7 +5,8 @@ import time
 
 import pytest
 
-from test_transports import BUSES, assert_all_ok
+import busproto as bp
+from test_transports import BUSES, assert_all_ok, start_pair
 
 # A call long enough on the wire (0.5 to 1 s) to be interrupted in its middle.
 LONG_CALL = {"i2c": 6000, "spi": 60000, "can": 12000}
@@ -80,3 +81,73 @@ def test_master_restarted_mid_call(sim, boards, bus):
     _, _, recovered, calls = interrupt_call(sim, boards, bus, "master")
     assert recovered["ok"] and recovered["wrong"] == 0, recovered
     assert_all_ok(calls, 15)
+
+
+# The bus calls that put a packet on the wire from a master (an SPI read clocks out 0xFF).
+MASTER_WRITES = (bp.OP_I2C_WRITE, bp.OP_SPI_MASTER_XFER, bp.OP_CAN_SEND)
+MAGIC_RESULT_DATA = b"\xba\x1d"
+
+
+def is_result_data_request(op, data):
+    """A master's RESULT_DATA packet is always the request: magic, empty payload, crc."""
+    return op in MASTER_WRITES and len(data) == 4 and data[:2] == MAGIC_RESULT_DATA
+
+
+@pytest.mark.parametrize("bus", BUSES)
+def test_master_late_with_the_result_data_request(sim, boards, bus):
+    """The master is descheduled between the slave's RESULT_HEADER and its RESULT_DATA request
+    for longer than the slave's short timeout: the slave has gone back to waiting for a
+    RESULT_HEADER request when the request comes. It answers it there (it sent the
+    RESULT_HEADER in this phase), or on I2C and SPI the master finds it not ready and retries;
+    either way the call succeeds."""
+    stall = sim.stall("master", is_result_data_request, ms=80, count=4)
+    sizes = [0, 5, 40, 3, 17, 8]
+    master = start_pair(sim, boards, bus, [{"op": "calls", "sizes": sizes}])
+    (result,) = master.results(timeout=90)
+    assert stall.done == 4
+    assert_all_ok(result, len(sizes))
+
+
+def test_can_slave_flushes_a_late_result_data_request(sim, boards):
+    """CAN buffers frames in the receive FIFO: a RESULT_DATA request that lands after the
+    slave's wait for it timed out, but before the flush that starts its next attempt, is
+    dropped unread, and the slave never answers it. The master must not wait for RESULT_DATA
+    for the 5 s long timeout (past its 1 s recv_timeout: the call returned None) but give up
+    at the engine's first-byte limit and retry, which the slave (still in its result phase)
+    answers. Staged: the master stalls 40 ms before the request (the slave waits 20 ms), the
+    slave 60 ms before that flush."""
+    master_stall = sim.stall("master", is_result_data_request, ms=40, count=3)
+    # The slave's flush (the only pyb.CAN.any() call) once the master has stalled.
+    slave_stall = sim.stall("slave", lambda op, data: op == bp.OP_CAN_ANY
+                            and master_stall.done > slave_stall.done, ms=60, count=3)
+    sizes = [0, 5, 40, 3, 17, 8]
+    master = start_pair(sim, boards, "can", [{"op": "calls", "sizes": sizes}])
+    (result,) = master.results(timeout=90)
+    assert master_stall.done == 3 and slave_stall.done == 3
+    assert_all_ok(result, len(sizes))
+
+
+def is_result_data(op, data):
+    """A slave's RESULT_DATA send (an SPI slave call with bytes to shift out)."""
+    return op == bp.OP_SPI_SLAVE_XFER and len(data) > 4 and bytes(data[:2]) == MAGIC_RESULT_DATA
+
+
+def test_spi_slave_late_for_a_reference_master_read(sim, boards):
+    """Our SPI slave is descheduled 6 ms between the RESULT_DATA request and its send, while
+    a reference-like master (100 us lead, no realignment: the Python subclass) is already
+    reading the 2004-byte RESULT_DATA (16 ms on the wire). Armed then, the slave would shift
+    out the packet from the middle of that transfer: the master reads 0xFF then the packet's
+    start, fails it and writes its next request, which completes the slave's send: that ended
+    OK, the slave moved on and the call returned None. The slave must see the master's
+    request in what was clocked in during its send, and fail the send: both sides then try
+    the result phase again."""
+    stall = sim.stall("slave", is_result_data, ms=6, count=3)
+    slave = boards(sim, "slave", "spi", "slave")
+    slave.wait_for("ready")
+    master = boards(sim, "master", "spi", "master", "python", timing=50,
+                    plan=[{"op": "calls", "name": "size", "sizes": [2000] * 3}])
+    (result,) = master.results(timeout=90)
+    assert_all_ok(result, 3)
+    assert stall.done == 3
+    # The stall did put the slave's send in the middle of the master's read.
+    assert len([e for e in sim.log if "armed mid-transfer" in e[2]]) >= 3
