@@ -146,13 +146,23 @@ mod slice_by_16 {
 #[cfg(any(feature = "std", target_arch = "x86_64"))]
 pub use slice_by_16::crc16_sliced;
 
-/// From this many bytes on, [`crc16`] on x86-64 asks CPUID for PCLMULQDQ and folds. CPUID is
-/// asked on every such call (the crate keeps no state): ~100 cycles on bare metal but a trap to
-/// the hypervisor in a virtual machine, ~5 µs on the AMD EPYC VM this was measured on, as long
-/// as slice-by-16 takes for ~20 KiB. So the fold pays only for long data: the RESULT_DATA and
-/// COMMAND_DATA packets of large calls, never the 4..12-byte headers.
+/// Whether this build may assume PCLMULQDQ, SSSE3 and SSE4.1 (built with
+/// `-C target-feature=+pclmulqdq,+sse4.1` or a `-C target-cpu` that has them): then the fold is
+/// used without asking CPUID.
 #[cfg(target_arch = "x86_64")]
-pub const CRC16_FOLD_MIN_LEN: usize = 32 * 1024;
+pub const CRC16_FOLD_BUILT_IN: bool =
+    cfg!(all(target_feature = "pclmulqdq", target_feature = "ssse3", target_feature = "sse4.1"));
+
+/// From this many bytes on, [`crc16`] on x86-64 folds (if the CPU can).
+///
+/// Unless the build assumes PCLMULQDQ ([`CRC16_FOLD_BUILT_IN`]), that means asking CPUID, on
+/// every such call (the crate keeps no state): ~100 cycles on bare metal but a trap to the
+/// hypervisor in a virtual machine, 3.6-4.6 µs on the AMD EPYC (Zen 4) VM this was measured on,
+/// as long as slice-by-16 takes for ~20 KiB. So the fold then pays only for long data: the
+/// COMMAND_DATA and RESULT_DATA packets of large calls, never the 4..12-byte headers. Built in,
+/// the fold beats slice-by-16 from 16 bytes on (`make engine-bench`, ns per CRC by length).
+#[cfg(target_arch = "x86_64")]
+pub const CRC16_FOLD_MIN_LEN: usize = if CRC16_FOLD_BUILT_IN { 16 } else { 32 * 1024 };
 
 /// CRC-16/IBM-3740 of `data` by PCLMULQDQ folding, or `None` if CPUID says the CPU lacks
 /// PCLMULQDQ or SSE4.1. Any length; what [`crc16`] uses on x86-64 from [`CRC16_FOLD_MIN_LEN`]
@@ -263,6 +273,9 @@ mod fold {
     #[inline]
     pub(super) fn cpu_has_pclmulqdq() -> bool {
         const NEEDED: u32 = 1 << 1 | 1 << 9 | 1 << 19;
+        if super::CRC16_FOLD_BUILT_IN {
+            return true;
+        }
         // SAFETY: CPUID leaf 1 exists on every x86-64 CPU (`__cpuid` is safe from Rust 1.87 on).
         #[allow(unused_unsafe)]
         let ecx = unsafe { __cpuid(1) }.ecx;
@@ -290,10 +303,12 @@ mod fold {
         _mm_xor_si128(_mm_clmulepi64_si128(lane, k, 0x11), _mm_clmulepi64_si128(lane, k, 0x00))
     }
 
-    /// The CRC register after `data`, starting from register `crc`.
+    /// The CRC register after `data`, starting from register `crc`. Out of line: once in the
+    /// object even where the build assumes PCLMULQDQ and every caller could inline it.
     ///
     /// # Safety
     /// The CPU must have PCLMULQDQ, SSSE3 and SSE4.1.
+    #[inline(never)]
     #[target_feature(enable = "pclmulqdq,sse2,ssse3,sse4.1")]
     pub(super) unsafe fn update(crc: u16, data: &[u8]) -> u16 {
         // The initial register goes onto the first 16 bits of the message.
