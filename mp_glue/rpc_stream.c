@@ -99,6 +99,15 @@ int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uin
             if (*done == len) {
                 break;
             }
+            /* Read and not done: time may be up, and a stream that said it was readable but
+             * gave nothing must not be asked again at once (a poll that always says ready
+             * would spin here past every timeout). */
+            if (rpc_time_left(start, timeout_ms) == 0) {
+                return OMV_RPC_IO_TIMEOUT;
+            }
+            if (*done == before && !s->nonblocking) {
+                rpc_sleep_ms(1);
+            }
         }
         uint32_t left = rpc_time_left(start, timeout_ms);
         readable = rpc_stream_wait(s, RPC_POLL_RD, left);
@@ -111,6 +120,7 @@ int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uin
 
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
     uint32_t start = rpc_ticks_ms();
+    bool waited = false; /* the last wait said writable */
     while (*done < len) {
         int err = 0;
         mp_uint_t n = s->proto->write(s->obj, data + *done, len - *done, &err);
@@ -120,10 +130,20 @@ int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *do
             }
         } else if (n > 0) {
             *done += n;
+            waited = false;
             continue;
         }
+        /* Nothing written: time may be up (a poll that always says writable must not hold
+         * this loop past the timeout). */
         uint32_t left = rpc_time_left(start, timeout_ms);
-        if (!rpc_stream_wait(s, RPC_POLL_WR, left) && (left == 0 || rpc_time_left(start, timeout_ms) == 0)) {
+        if (left == 0) {
+            return OMV_RPC_IO_TIMEOUT;
+        }
+        if (waited) {
+            rpc_sleep_ms(1); /* it said writable, and took nothing */
+        }
+        waited = rpc_stream_wait(s, RPC_POLL_WR, left);
+        if (!waited && rpc_time_left(start, timeout_ms) == 0) {
             return OMV_RPC_IO_TIMEOUT;
         }
     }

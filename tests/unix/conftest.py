@@ -241,17 +241,20 @@ def pty_relay():
 
 def start_pair(spawn, pty_relay, master_impl, slave_impl, transport, port, scenario, params=None,
                slave_args=()):
-    """Starts the standard slave and a master scenario over `transport` (net, tcp, py, pty, ptyrelay);
-    returns (master, slave) processes."""
+    """Starts the standard slave and a master scenario over `transport` (net, tcp, py, pty, vcp,
+    ptyrelay); returns (master, slave) processes."""
     fds_m = fds_s = ()
-    if transport == "pty":
+    if transport in ("pty", "vcp"):
         # One pty pair, the kernel's link: the master side's process gets the pty's slave
         # end, the slave side's process its master end.
         ptm, pts = os.openpty()
         tty.setraw(pts)
-        spec_m, spec_s = "fd:%d" % pts, "fd:%d" % ptm
+        kind = "fd" if transport == "pty" else "vcp"
+        spec_m, spec_s = "%s:%d" % (kind, pts), "%s:%d" % (kind, ptm)
         for fd, impl in ((pts, master_impl), (ptm, slave_impl)):
-            os.set_blocking(fd, impl != "ref")  # bench/ref_rpc.py needs O_NONBLOCK
+            # bench/ref_rpc.py needs O_NONBLOCK, and so does the stand-in USB_VCP (its reads,
+            # like the cam's, return what is there).
+            os.set_blocking(fd, impl != "ref" and transport != "vcp")
         fds_m, fds_s = (pts,), (ptm,)
         pty_relay.keep(ptm, pts)
     elif transport == "ptyrelay":

@@ -37,3 +37,15 @@ def test_helpers_and_type_errors(spawn):
                    "register_nameless": ("TypeError", "AttributeError")}.get(label, ("TypeError",))
         assert outcome.split(":")[0] in allowed, (label, outcome)
         assert len(outcome) > len(outcome.split(":")[0]) + 3, ("an error says what is wrong", label, outcome)
+
+
+def test_a_stream_that_says_ready_but_moves_nothing_times_out(spawn):
+    """A stream object whose poll always says ready while every read and write would block
+    (a misbehaving driver): the call fails at its timeouts and the stream writer ends, instead
+    of the C loops spinning forever (they did before: only a wait that said "not ready" was
+    checked against the clock)."""
+    res = run(spawn, "lying_stream")
+    assert res["master_result"] is None
+    assert res["master_error"].startswith("SEND_TIMEOUT: COMMAND_HEADER timeout"), res["master_error"]
+    assert res["writer"].startswith("ok"), res["writer"]
+    assert res["slave_error"].startswith("STREAM_TIMEOUT: STREAM_SETUP"), res["slave_error"]

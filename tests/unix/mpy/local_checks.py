@@ -100,5 +100,35 @@ def type_checks():
     a.close()
 
 
-{"mutex": mutex_checks, "types": type_checks}[sys.argv[1]]()
+def lying_stream_checks():
+    """A stream whose poll always says ready but that never moves a byte (EAGAIN on every
+    read and write): calls and a stream end at their timeouts instead of spinning forever."""
+    import io
+    import time
+    import rpc
+
+    class Liar(io.IOBase):
+        def readinto(self, buf):
+            return None  # EAGAIN
+
+        def write(self, buf):
+            return None  # EAGAIN
+
+        def ioctl(self, req, arg):
+            return arg if req == 3 else 0  # MP_STREAM_POLL: whatever is asked is ready
+
+    for role in ("master", "slave"):
+        obj = rpc.rpc_stream_master(Liar()) if role == "master" else rpc.rpc_stream_slave(Liar())
+        t0 = time.ticks_ms()
+        if role == "master":
+            r = obj.call("echo", b"x" * 100, send_timeout=200, recv_timeout=200)
+            result["master_result"] = r
+        else:
+            obj.set_timing(long_timeout_ms=300)
+            result["writer"] = outcome(lambda: obj.stream_writer(lambda: b"frame", write_timeout_ms=300))
+        result[role + "_ms"] = time.ticks_diff(time.ticks_ms(), t0)
+        result[role + "_error"] = obj.last_error
+
+
+{"mutex": mutex_checks, "types": type_checks, "lying_stream": lying_stream_checks}[sys.argv[1]]()
 print("RESULT " + json.dumps(result))

@@ -170,6 +170,17 @@ def make_transport(rpc, role, spec):
             return rpc.rpc_stream_slave(sock)
         base = rpc.rpc_master if role == "master" else rpc.rpc_slave
         return python_transport_class(base, sock)()
+    if kind == "vcp":
+        # rpc_usb_vcp_master/slave over the stand-in pyb.USB_VCP (tests/unix/stand_in_vcp) on
+        # an inherited pty fd.
+        sys.path.insert(0, __file__.rsplit("/", 2)[0] + "/stand_in_vcp")
+        import pyb
+        pyb.VCP_FD = int(arg)
+        obj = rpc.rpc_usb_vcp_master() if role == "master" else rpc.rpc_usb_vcp_slave()
+        if obj._usb.interrupt != -1 or obj._usb.setinterrupt_calls != 1:
+            raise AssertionError("USB_VCP Ctrl-C interception left on: %r" % obj._usb.interrupt)
+        print("READY")
+        return obj
     if kind == "fd":
         f = open(int(arg), "r+b")
         obj = rpc.rpc_stream_master(f) if role == "master" else rpc.rpc_stream_slave(f)
