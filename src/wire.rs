@@ -31,8 +31,9 @@ pub const MAX_HEADER_LEN: usize = COMMAND_HEADER_LEN;
 /// CRC-16/IBM-3740 (also called CCITT-FALSE): poly 0x1021, init 0xFFFF, no reflection, no xorout.
 /// The one CRC of the engine; how it is computed depends on the target:
 /// - x86-64 (std or not: the C static library in the unix-port native module too), from
-///   [`CRC16_FOLD_MIN_LEN`] bytes on, if CPUID says the CPU has PCLMULQDQ and SSE4.1:
-///   [`crc16_folded`], carry-less multiplication folding 64 bytes per step;
+///   [`CRC16_FOLD_MIN_LEN`] bytes on, if the build assumes PCLMULQDQ and SSE4.1
+///   ([`CRC16_FOLD_BUILT_IN`]) or CPUID says the CPU has them: [`crc16_folded`], carry-less
+///   multiplication folding 64 bytes per step;
 /// - otherwise on x86-64 and in every `std` build (host Rust programs such as the Python
 ///   package): [`crc16_sliced`], slice-by-16 over sixteen 256-entry tables (8 KiB, computed at
 ///   compile time, in `.rodata`);
