@@ -38,6 +38,12 @@ static uint32_t rpc_can_wire_ms(rpc_can_transport_t *t, size_t n) {
     return rpc_bus_wire_ms(frames, RPC_CAN_MAX_FRAME_BITS, t->bit_rate);
 }
 
+/* The time a send or receive of n more bytes may take: timeout_ms stretched by their wire
+ * time, or 0 (only what the mailboxes and the FIFO allow now: the non-blocking call_poll). */
+static uint32_t rpc_can_budget(rpc_can_transport_t *t, size_t n, uint32_t timeout_ms) {
+    return timeout_ms == 0 ? 0 : timeout_ms + rpc_can_wire_ms(t, n);
+}
+
 /* One received frame: its length into *len, its bytes at t->frame_data, or false. */
 static bool rpc_can_recv_frame(rpc_can_transport_t *t, uint32_t timeout_ms, size_t *len, uint32_t *id) {
     mp_obj_t *items;
@@ -86,7 +92,7 @@ static int rpc_can_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
     (void)packet;
     rpc_can_transport_t *t = (rpc_can_transport_t *)self;
     uint32_t start = rpc_ticks_ms();
-    uint32_t budget = timeout_ms + rpc_can_wire_ms(t, len - *done);
+    uint32_t budget = rpc_can_budget(t, len - *done, timeout_ms);
     while (*done < len) {
         size_t n = len - *done < RPC_CAN_FRAME_LEN ? len - *done : RPC_CAN_FRAME_LEN;
         rpc_memoryview_set(t->view, (uint8_t *)data, *done, n, false);
@@ -115,7 +121,7 @@ static int rpc_can_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
     (void)packet;
     rpc_can_transport_t *t = (rpc_can_transport_t *)self;
     uint32_t start = rpc_ticks_ms();
-    uint32_t budget = timeout_ms + rpc_can_wire_ms(t, len - *done);
+    uint32_t budget = rpc_can_budget(t, len - *done, timeout_ms);
     while (*done < len) {
         size_t want = len - *done < RPC_CAN_FRAME_LEN ? len - *done : RPC_CAN_FRAME_LEN;
         size_t got;

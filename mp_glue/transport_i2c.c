@@ -74,6 +74,20 @@ static size_t rpc_i2c_chunk(size_t len, size_t offset) {
     return len - offset < RPC_I2C_MAX_TRANSFER ? len - offset : RPC_I2C_MAX_TRANSFER;
 }
 
+/* Master, after a write the slave refused: a slave inside a send call acknowledges no write.
+ * That send is its answer to an earlier attempt, armed after this master stopped reading it
+ * (a slave descheduled past the master's not-ready window): it would refuse every write of
+ * this master's next attempts until it timed out (RESULT_DATA: the 5 s long timeout) while
+ * this master never reads, and the call and the next ones were lost. A one-byte read ends
+ * such a send (the slave's transfer fails and it tries its phase again); a slave in no call
+ * does not acknowledge it. The protocol never has the slave send while the master writes,
+ * so no send that the master still wants is cut. */
+static void rpc_i2c_end_slave_send(rpc_i2c_transport_t *t) {
+    uint8_t byte;
+    int err;
+    rpc_i2c_move(t, &byte, 0, 1, false, RPC_BUS_NOT_READY_MS, &err);
+}
+
 /* Master: the packet in <= 65535-byte transfers. A transfer the slave was not ready for (a
  * NACK; on the first transfer of a packet with a magic, a read of all-equal bytes) took
  * nothing from it and is tried again within the window; for a later transfer the slave is
@@ -92,6 +106,9 @@ static int rpc_i2c_master_move(rpc_i2c_transport_t *t, uint8_t *buf, size_t len,
                 && (write || offset > 0 || !rpc_bus_packet_has_magic(packet)
                     || !rpc_bus_all_equal(buf, chunk))) {
                 break;
+            }
+            if (write && offset == 0) {
+                rpc_i2c_end_slave_send(t);
             }
             if (rpc_time_left(start, window) == 0) {
                 return OMV_RPC_IO_TIMEOUT;

@@ -4,15 +4,17 @@ LOAD busy-loop processes competing for the CPUs (started here, killed at the end
 prints the calls that returned None or wrong data per run.
 
     .venv/bin/python tests/bus/soak.py [--runs 5] [--load 2] [--buses i2c,spi,can]
-                                       [--impl native|python-slave|python-master] [--logs DIR]
+                                       [--impl native|python-slave|...] [--logs DIR]
 
---impl python-slave (python-master): that side is the Python get_bytes/put_bytes subclass
-(assert_python_peer_ok's peer, short timeout 50 ms as in the tests), the other our class.
+--impl python-slave (python-master): that side is the Python get_bytes/put_bytes subclass,
+ref-slave (ref-master) the pure-Python reference peer on the same bus code (the peers of
+assert_python_peer_ok, short timeout 50 ms as in the tests); the other side is our class.
 --logs DIR keeps both boards' output and the simulator's log of every run that lost a call
 (with OMV_BUS_RPC_DIR pointing at an rpc.mpy built with OMV_RPC_CFLAGS=-DRPC_TRACE, that
 output is the engine's io trace)."""
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -29,15 +31,17 @@ def one_run(bus, impl, logs, tag):
     slave_log = os.path.join(logs, "%s-slave.txt" % tag)
     master_log = os.path.join(logs, "%s-master.txt" % tag)
     python_short_ms = 50
-    slave_python, master_python = impl == "python-slave", impl == "python-master"
+    peer, _, side = impl.partition("-")  # "python-master" -> ("python", "master")
+    slave_impl = peer if side == "slave" else "native"
+    master_impl = peer if side == "master" else "native"
     slave = master = None
     try:
-        slave = Board(sim, "slave", bus, "slave", "python" if slave_python else "native",
-                      log=slave_log, timing=python_short_ms if slave_python else None)
+        slave = Board(sim, "slave", bus, "slave", slave_impl, log=slave_log,
+                      timing=python_short_ms if slave_impl != "native" else None)
         slave.wait_for("ready")
-        master = Board(sim, "master", bus, "master", "python" if master_python else "native",
+        master = Board(sim, "master", bus, "master", master_impl,
                        plan=[{"op": "calls", "sizes": SIZES, "repeat": 5}], log=master_log,
-                       timing=python_short_ms if master_python else None)
+                       timing=python_short_ms if master_impl != "native" else None)
         (result,) = master.results(timeout=300)
     finally:
         for board in (master, slave):
@@ -47,8 +51,10 @@ def one_run(bus, impl, logs, tag):
         sim.stop()
     lost = result["none"] + result["wrong"]
     if lost:
+        with sim.cond:
+            entries = list(sim.log)
         with open(os.path.join(logs, "%s-sim.txt" % tag), "w") as f:
-            for when, node, what in sim.log:
+            for when, node, what in entries:
                 f.write("%.6f %s %s\n" % (when, node, what))
     else:
         os.remove(slave_log)
@@ -61,11 +67,13 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--load", type=int, default=0, help="busy-loop processes during the runs")
     parser.add_argument("--buses", default="i2c,spi,can")
-    parser.add_argument("--impl", default="native", choices=["native", "python-slave", "python-master"])
+    parser.add_argument("--impl", default="native", choices=["native", "python-slave", "python-master", "ref-slave", "ref-master"])
     parser.add_argument("--logs", default=None)
     args = parser.parse_args()
     logs = args.logs or tempfile.mkdtemp(prefix="bus-soak-")
     os.makedirs(logs, exist_ok=True)
+    # Killed (timeout, Ctrl-C): still stop the busy loops (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     hogs = [subprocess.Popen([sys.executable, "-c", "while 1: pass"]) for _ in range(args.load)]
     totals = {}
     try:

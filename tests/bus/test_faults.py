@@ -128,8 +128,26 @@ def test_can_slave_flushes_a_late_result_data_request(sim, boards):
 
 
 def is_result_data(op, data):
-    """A slave's RESULT_DATA send (an SPI slave call with bytes to shift out)."""
-    return op == bp.OP_SPI_SLAVE_XFER and len(data) > 4 and bytes(data[:2]) == MAGIC_RESULT_DATA
+    """A slave's RESULT_DATA send (an I2C slave send, an SPI slave call with bytes to shift out)."""
+    return (op in (bp.OP_I2C_SLAVE_SEND, bp.OP_SPI_SLAVE_XFER) and len(data) > 4
+            and bytes(data[:2]) == MAGIC_RESULT_DATA)
+
+
+@pytest.mark.parametrize("bus", ["i2c", "spi"])
+def test_slave_late_with_the_result_data(sim, boards, bus):
+    """Our slave is descheduled 60 ms between the RESULT_DATA request and its send: our master
+    has given up the read (30 ms of a slave not ready) and writes its next RESULT_HEADER
+    request while the slave's RESULT_DATA send (5 s long timeout) is armed. On I2C a slave
+    in a send call does not acknowledge writes: the master's writes were refused, attempt
+    after attempt, until the slave's send timed out 5 s later (the call and the next three
+    returned None). The master now ends such a send with a one-byte read, which the slave
+    counts as a failed send: both retry the result phase."""
+    stall = sim.stall("slave", is_result_data, ms=60, count=3)
+    sizes = [5, 40, 17, 0, 8, 3]
+    master = start_pair(sim, boards, bus, [{"op": "calls", "sizes": sizes}])
+    (result,) = master.results(timeout=90)
+    assert_all_ok(result, len(sizes))
+    assert stall.done == 3
 
 
 def test_spi_slave_late_for_a_reference_master_read(sim, boards):

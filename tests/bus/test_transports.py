@@ -76,6 +76,18 @@ def test_500_calls_in_a_row(sim, boards, bus):
     assert_all_ok(result, 500)
 
 
+def test_can_call_poll_returns_while_the_call_waits(sim, boards):
+    """CAN receives frame by frame, so the non-blocking call_poll() does the I/O possible now
+    and returns False while the slave's answer is on its way (I2C and SPI move whole packets:
+    there it blocks per packet)."""
+    sizes = [0, 9, 300, 2000]
+    master = start_pair(sim, boards, "can", [{"op": "calls_polled", "sizes": sizes}])
+    (result,) = master.results(timeout=60)
+    assert_all_ok(result, len(sizes))
+    # 2000 B take 70 ms on 250 kbit/s CAN: call_poll() returned before they were in.
+    assert result["waits"] >= len(sizes), result
+
+
 @pytest.mark.parametrize("bus", BUSES)
 def test_streams_both_ways(sim, boards, bus):
     # The readers ask for a queue depth of 4. On I2C and SPI the writer must clamp it to 1:

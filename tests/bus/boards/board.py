@@ -163,6 +163,25 @@ def step_calls(master, step):
     return {"ok": ok, "none": none, "wrong": wrong, "errors": errors, "ms": times}
 
 
+def step_calls_polled(master, step):
+    """Echo calls through call_start/call_poll/call_result: counts right, None and wrong
+    results, and the call_poll() calls that returned False (the call was not done yet)."""
+    ok = none = wrong = waits = 0
+    for i, n in enumerate(step["sizes"]):
+        arg = pattern(n, i)
+        master.call_start("echo", arg)
+        while not master.call_poll():
+            waits += 1
+        result = master.call_result()
+        if result is None:
+            none += 1
+        elif bytes(result) == arg:
+            ok += 1
+        else:
+            wrong += 1
+    return {"ok": ok, "none": none, "wrong": wrong, "waits": waits}
+
+
 def step_unknown(master, step):
     result = master.call("no_such_callback", b"abc")
     return {"result": None if result is None else list(bytes(result))}
@@ -242,6 +261,7 @@ def step_stats(master, step):
 
 STEPS = {
     "calls": step_calls,
+    "calls_polled": step_calls_polled,
     "unknown": step_unknown,
     "stream_from_slave": step_stream_from_slave,
     "stream_to_slave": step_stream_to_slave,
