@@ -56,8 +56,8 @@ def main():
     rows = [
         ("ours, network transport (UDP <=1400 B, TCP above)", calls("mod", "mod", "net")),
         ("ours, stream transport over a TCP socket", calls("mod", "mod", "tcp")),
-        ("ours, network transport, set_timing(pipeline=True)", calls("mod", "mod", "net,pipeline", "net")),
-        ("ours, stream transport (TCP), set_timing(pipeline=True)", calls("mod", "mod", "tcp,pipeline", "tcp")),
+        ("ours, network transport, set_timing(pipeline=\"all\")", calls("mod", "mod", "net,pipeline", "net")),
+        ("ours, stream transport (TCP), set_timing(pipeline=\"all\")", calls("mod", "mod", "tcp,pipeline", "tcp")),
         ("ours, Python transport (get_bytes/put_bytes subclass, TCP)", calls("mod", "mod", "py", "tcp")),
         ("reference peer bench/ref_rpc.py, network", calls("ref", "ref", "net")),
         ("reference peer bench/ref_rpc.py, TCP stream", calls("ref", "ref", "tcp")),

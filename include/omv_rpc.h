@@ -154,11 +154,17 @@ typedef struct omv_rpc_config {
     uint32_t max_frame_len;      /* stream reader: longest frame accepted: 65536 */
     uint32_t max_queue_depth;    /* stream writer: 255 (1 on I2C and SPI) */
     uint32_t stream_timeout_ms;  /* stream setup, header and ack waits: 1000 */
-    uint32_t pipeline;           /* master, non-zero: COMMAND_DATA right behind COMMAND_HEADER
-                                    and the RESULT_DATA request right behind the RESULT_HEADER
-                                    request (two round trips a call, same bytes); 0: off (the
-                                    reference). Not for I2C or SPI. */
+    uint32_t pipeline;           /* master: OMV_RPC_PIPELINE_* bits, requests sent right behind
+                                    the one before them (a round trip saved each, same bytes);
+                                    0: the reference order. Not for I2C or SPI. */
 } omv_rpc_config_t;
+
+/* omv_rpc_config_t.pipeline: the RESULT_DATA request right behind the RESULT_HEADER request
+ * (safe with every slave on a transport that buffers input); COMMAND_DATA right behind
+ * COMMAND_HEADER (the slave must buffer COMMAND_DATA while it handles the header: this
+ * project's slaves do, a reference slave on a UART with a small receive buffer may not). */
+#define OMV_RPC_PIPELINE_RESULT_DATA_REQUEST 1u
+#define OMV_RPC_PIPELINE_COMMAND_DATA        2u
 
 #define OMV_RPC_ROLE_MASTER 0u
 #define OMV_RPC_ROLE_SLAVE  1u

@@ -771,10 +771,21 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     uint32_t bytes_per_s = self->bytes_per_s;
     rpc_config_field(&bytes_per_s, args[6]);
     if (args[7] != mp_const_none) {
-        config.pipeline = mp_obj_is_true(args[7]);
+        /* True: the RESULT_DATA request behind the RESULT_HEADER request; "all": COMMAND_DATA
+         * behind COMMAND_HEADER too. */
+        if (mp_obj_is_str(args[7])) {
+            size_t len;
+            const char *mode = mp_obj_str_get_data(args[7], &len);
+            if (len != 3 || mode[0] != 'a' || mode[1] != 'l' || mode[2] != 'l') {
+                mp_raise_ValueError(MP_ERROR_TEXT("pipeline must be True, False or 'all'"));
+            }
+            config.pipeline = OMV_RPC_PIPELINE_RESULT_DATA_REQUEST | OMV_RPC_PIPELINE_COMMAND_DATA;
+        } else {
+            config.pipeline = mp_obj_is_true(args[7]) ? OMV_RPC_PIPELINE_RESULT_DATA_REQUEST : 0;
+        }
         if (config.pipeline && self->transport->ops->whole_packets) {
             /* The slave takes a packet only while it is in a receive call. */
-            mp_raise_ValueError(MP_ERROR_TEXT("pipeline needs a stream or network transport"));
+            mp_raise_ValueError(MP_ERROR_TEXT("pipeline needs a transport that buffers input (not I2C, SPI or a Python override)"));
         }
     }
     self->config = config;

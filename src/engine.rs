@@ -27,6 +27,19 @@ pub mod defaults {
     pub const STREAM_TIMEOUT_MS: u32 = 1000;
 }
 
+/// The bits of [`Config::pipeline`].
+pub mod pipeline {
+    /// The RESULT_DATA request right behind the RESULT_HEADER request. Safe with every slave
+    /// on a transport that buffers input (a slave reads exactly one packet at a time, and the
+    /// request is 4 bytes); it also spares a slave that waits only a short timeout for the
+    /// request a round trip of waiting.
+    pub const RESULT_DATA_REQUEST: u32 = 1;
+    /// COMMAND_DATA right behind COMMAND_HEADER. The slave must take COMMAND_DATA into its
+    /// input while it handles the header: this project's slaves do; a reference slave on a
+    /// UART with a small receive buffer may lose bytes.
+    pub const COMMAND_DATA: u32 = 2;
+}
+
 /// Which side of the link the engine plays. It sets the short timeout's start and growth.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
@@ -46,13 +59,11 @@ pub struct Config {
     pub max_frame_len: u32,
     pub max_queue_depth: u32,
     pub stream_timeout_ms: u32,
-    /// Master, non-zero: send each request right behind the one before it instead of after its
-    /// answer: COMMAND_DATA behind COMMAND_HEADER, the RESULT_DATA request behind the
-    /// RESULT_HEADER request (then read both answers). Two round trips a call instead of
-    /// four; the same bytes on the wire. Off (0) by default: the slave must take COMMAND_DATA
-    /// into its input buffer while it handles the header (this project's slaves do; a
-    /// reference slave on a UART with a small receive buffer may lose bytes), and a bus that
-    /// moves a packet only when the slave is listening (I2C, SPI) cannot carry it.
+    /// Master: which requests go right behind the one before them instead of after its
+    /// answer (then both answers are read), a set of [`pipeline`] bits: the RESULT_DATA
+    /// request behind the RESULT_HEADER request, COMMAND_DATA behind COMMAND_HEADER. Each
+    /// saves a round trip a call; the bytes on the wire are the same. 0 (the reference order)
+    /// by default.
     pub pipeline: u32,
 }
 
@@ -694,14 +705,14 @@ impl<B: Buffer> Engine<B> {
             // Master call, phase 1.
             Step::SendCommandHeader => {
                 if self.sent(status, Packet::CommandHeader) {
-                    self.step = if self.pipelined() { Step::SendCommandData } else { Step::RecvCommandHeaderAck };
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::SendCommandData } else { Step::RecvCommandHeaderAck };
                 } else {
                     self.attempt_failed(now);
                 }
             }
             Step::RecvCommandHeaderAck => {
                 if self.received_packet(status, MAGIC_COMMAND_HEADER, EMPTY_PACKET_LEN, Packet::CommandHeader) {
-                    self.step = if self.pipelined() { Step::RecvCommandDataAck } else { Step::SendCommandData };
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandDataAck } else { Step::SendCommandData };
                 } else {
                     self.attempt_failed(now);
                 }
@@ -712,7 +723,7 @@ impl<B: Buffer> Engine<B> {
                     // RESULT_HEADER requests: a master that gave up on a late ack and sent
                     // COMMAND_HEADER again could never be answered in this call.
                     self.command_data_ack_timeout = self.committed_reply_wait_at(now);
-                    self.step = if self.pipelined() { Step::RecvCommandHeaderAck } else { Step::RecvCommandDataAck };
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandHeaderAck } else { Step::RecvCommandDataAck };
                 } else {
                     self.attempt_failed(now);
                 }
@@ -729,7 +740,7 @@ impl<B: Buffer> Engine<B> {
             Step::SendResultHeaderRequest => {
                 if !self.sent(status, Packet::ResultHeader) {
                     self.attempt_failed(now);
-                } else if self.pipelined() {
+                } else if self.pipelined(pipeline::RESULT_DATA_REQUEST) {
                     self.set_tx(&wire::empty_packet(MAGIC_RESULT_DATA));
                     self.step = Step::SendResultDataRequest;
                 } else {
@@ -739,7 +750,7 @@ impl<B: Buffer> Engine<B> {
             Step::RecvResultHeader => {
                 let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
                 match header.and_then(|len| self.length_within(len, self.config.max_result_len, Packet::ResultHeader)) {
-                    Some(len) if self.pipelined() => {
+                    Some(len) if self.pipelined(pipeline::RESULT_DATA_REQUEST) => {
                         self.data_len = len;
                         self.step = Step::RecvResultData;
                     }
@@ -754,7 +765,7 @@ impl<B: Buffer> Engine<B> {
             Step::SendResultDataRequest => {
                 if self.sent(status, Packet::ResultData) {
                     self.result_data_start_timeout = self.committed_reply_wait_at(now);
-                    self.step = if self.pipelined() { Step::RecvResultHeader } else { Step::RecvResultData };
+                    self.step = if self.pipelined(pipeline::RESULT_DATA_REQUEST) { Step::RecvResultHeader } else { Step::RecvResultData };
                 } else {
                     self.attempt_failed(now);
                 }
@@ -1086,9 +1097,9 @@ impl<B: Buffer> Engine<B> {
         (phase_left / 2).max(self.short_timeout).min(self.config.long_timeout_ms)
     }
 
-    /// Master: requests go right behind each other ([`Config::pipeline`]).
-    fn pipelined(&self) -> bool {
-        self.config.pipeline != 0 && self.role == Role::Master
+    /// Master: this request goes right behind the one before it ([`Config::pipeline`]).
+    fn pipelined(&self, bit: u32) -> bool {
+        self.config.pipeline & bit != 0 && self.role == Role::Master
     }
 
     /// The phase's time is not up: a slave may go on skipping repeated requests (a hostile

@@ -157,6 +157,8 @@ fn rust_side() -> BTreeMap<String, i64> {
     ] {
         c(&format!("OMV_RPC_REASON_{name}"), r as i64);
     }
+    c("OMV_RPC_PIPELINE_RESULT_DATA_REQUEST", omv_rpc::pipeline::RESULT_DATA_REQUEST.into());
+    c("OMV_RPC_PIPELINE_COMMAND_DATA", omv_rpc::pipeline::COMMAND_DATA.into());
     c("OMV_RPC_ROLE_MASTER", 0);
     c("OMV_RPC_ROLE_SLAVE", 1);
     m

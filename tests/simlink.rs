@@ -13,7 +13,9 @@ mod support;
 
 use std::collections::VecDeque;
 
-use omv_rpc::{name_hash, Config, Engine, Io, IoStatus, Packet, Role, Status};
+use omv_rpc::{name_hash, pipeline, Config, Engine, Io, IoStatus, Packet, Role, Status};
+
+const ALL_PIPELINED: u32 = pipeline::RESULT_DATA_REQUEST | pipeline::COMMAND_DATA;
 use support::*;
 
 /// splitmix64: small, seeded, deterministic.
@@ -819,7 +821,7 @@ fn a_request_repeated_across_a_late_answer_is_skipped_by_the_slave() {
 /// bytes (it needs no option), and over a lossy link no call returns wrong data.
 #[test]
 fn a_pipelining_master_needs_half_the_round_trips_and_never_returns_wrong_data() {
-    let pipelining = || Engine::new(Role::Master, Config { pipeline: 1, ..Config::default() });
+    let pipelining = || Engine::new(Role::Master, Config { pipeline: ALL_PIPELINED, ..Config::default() });
     let mut ms_per_call = [0.0f64; 2];
     for (i, pipeline) in [false, true].into_iter().enumerate() {
         let mut sim = Sim::new(0x919E, 1000);
@@ -860,12 +862,13 @@ fn a_pipelining_master_needs_half_the_round_trips_and_never_returns_wrong_data()
 }
 
 /// The pipelining master's order of io actions in a call that goes well: two sends, then two
-/// receives, in each phase; the plain master alternates (the reference order).
+/// receives, in each phase it pipelines; the plain master alternates (the reference order).
 #[test]
 fn a_pipelining_master_sends_each_request_behind_the_one_before() {
     for (pipeline, expected) in [
         (0u32, "send CommandHeader, recv CommandHeader, send CommandData, recv CommandData, send ResultHeader, recv ResultHeader, send ResultData, recv ResultData"),
-        (1, "send CommandHeader, send CommandData, recv CommandHeader, recv CommandData, send ResultHeader, send ResultData, recv ResultHeader, recv ResultData"),
+        (pipeline::RESULT_DATA_REQUEST, "send CommandHeader, recv CommandHeader, send CommandData, recv CommandData, send ResultHeader, send ResultData, recv ResultHeader, recv ResultData"),
+        (ALL_PIPELINED, "send CommandHeader, send CommandData, recv CommandHeader, recv CommandData, send ResultHeader, send ResultData, recv ResultHeader, recv ResultData"),
     ] {
         let mut m: Engine<Vec<u8>> = Engine::new(Role::Master, Config { pipeline, ..Config::default() });
         let mut replies = std::collections::VecDeque::from(slave_bytes(b"result"));

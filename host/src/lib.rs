@@ -18,11 +18,11 @@ mod link;
 
 use std::time::{Duration, Instant};
 
-use omv_rpc::engine::{Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+use omv_rpc::engine::{pipeline, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
 use omv_rpc::wire;
 use pyo3::exceptions::{PyOSError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyDict, PyMemoryView};
+use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 
 use link::Link;
 
@@ -187,13 +187,8 @@ pub struct Session {
     /// Stretch waits to the measured link (False: the reference timing, for comparison).
     #[pyo3(get, set)]
     adaptive: bool,
-    /// Write the RESULT_DATA request right behind the RESULT_HEADER request (master).
-    #[pyo3(get, set)]
-    pipeline: bool,
     /// When the last packet was written and how long it was (None once anything else ran).
     last_send: Option<(Instant, usize)>,
-    /// The RESULT_DATA request of this attempt is already written.
-    result_data_request_sent: bool,
     /// Deadline of the current phase, as the host tracks it (for capping stretched waits).
     phase_deadline: Option<Instant>,
     phase_two_timeout_ms: u32,
@@ -217,44 +212,25 @@ impl Session {
         Engine::new(role, config)
     }
 
-    /// The next action, owned. Skips (completes at once) the RESULT_DATA request already
-    /// written by the pipelining in `send`.
+    /// The next action, owned.
     fn next_action(&mut self) -> Action {
-        loop {
-            let now = self.now();
-            let skip = {
-                let io = self.engine.poll(now);
-                match io {
-                    Io::Send { packet: Packet::ResultData, .. }
-                        if self.role == Role::Master && self.result_data_request_sent =>
-                    {
-                        true
-                    }
-                    _ => false,
-                }
-            };
-            if skip {
-                self.result_data_request_sent = false;
-                self.engine.complete(now, IoStatus::Ok, None);
-                continue;
+        let now = self.now();
+        let io = self.engine.poll(now);
+        let mut action = match io {
+            Io::Done(s) => Action::Done(s),
+            Io::Flush => Action::Flush,
+            Io::Send { packet, timeout_ms, data } => Action::Send { packet, timeout_ms, data: data.to_vec() },
+            Io::Recv { packet, timeout_ms, len, into } => {
+                Action::Recv { packet, timeout_ms, start_timeout_ms: 0, len, into_engine: into.is_some() }
             }
-            let io = self.engine.poll(now);
-            let mut action = match io {
-                Io::Done(s) => Action::Done(s),
-                Io::Flush => Action::Flush,
-                Io::Send { packet, timeout_ms, data } => Action::Send { packet, timeout_ms, data: data.to_vec() },
-                Io::Recv { packet, timeout_ms, len, into } => {
-                    Action::Recv { packet, timeout_ms, start_timeout_ms: 0, len, into_engine: into.is_some() }
-                }
-                Io::Dispatch { name_hash, argument } => Action::Dispatch { name_hash, argument: argument.to_vec() },
-                Io::Deliver { frame } => Action::Deliver { frame: frame.to_vec() },
-                Io::Produce => Action::Produce,
-            };
-            if let Action::Recv { start_timeout_ms, .. } = &mut action {
-                *start_timeout_ms = self.engine.start_timeout_ms();
-            }
-            return action;
+            Io::Dispatch { name_hash, argument } => Action::Dispatch { name_hash, argument: argument.to_vec() },
+            Io::Deliver { frame } => Action::Deliver { frame: frame.to_vec() },
+            Io::Produce => Action::Produce,
+        };
+        if let Action::Recv { start_timeout_ms, .. } = &mut action {
+            *start_timeout_ms = self.engine.start_timeout_ms();
         }
+        action
     }
 
     fn ms_until_deadline(&self) -> f64 {
@@ -350,7 +326,6 @@ impl Session {
         self.cancelled = false;
         self.phase_ms = first_phase_ms.unwrap_or(u32::MAX);
         self.last_send = None;
-        self.result_data_request_sent = false;
         self.in_phase_two = false;
         self.phase_two_timeout_ms = second_phase_ms;
         self.phase_deadline =
@@ -411,35 +386,22 @@ fn drive_inner(slf: &Bound<'_, Session>, transport: &Bound<'_, PyAny>, hooks: &H
                 io_status(py, r)?;
                 let mut s = slf.borrow_mut();
                 s.last_send = None;
-                s.result_data_request_sent = false;
                 s.complete(IoStatus::Ok, None);
             }
             Action::Send { packet, timeout_ms, data } => {
-                let (wait, method, role, pipeline) = {
+                let (wait, method) = {
                     let mut s = slf.borrow_mut();
                     if packet == Packet::ResultHeader && s.role == Role::Master {
                         s.enter_phase_two();
                     }
                     let method = if is_stream(packet) { "_stream_put_bytes" } else { "put_bytes" };
-                    (s.send_wait(packet, timeout_ms, data.len()), method, s.role, s.pipeline)
+                    (s.send_wait(packet, timeout_ms, data.len()), method)
                 };
                 let len = data.len();
                 let bytes = PyBytes::new(py, &data);
-                let (mut status, _) = io_status(py, transport.call_method1(method, (bytes, wait)))?;
-                // The reference slave waits for the RESULT_DATA request only a few ms after it
-                // sends the RESULT_HEADER: less than one round trip on a slow or jittery link.
-                // Written now, the request is already in the slave's input when it looks. The
-                // slave reads exactly one packet at a time, so this is the same byte stream.
-                let mut pipelined = false;
-                if status == IoStatus::Ok && pipeline && role == Role::Master && packet == Packet::ResultHeader {
-                    let request = PyBytes::new(py, &wire::empty_packet(wire::MAGIC_RESULT_DATA));
-                    let (st, _) = io_status(py, transport.call_method1(method, (request, wait)))?;
-                    status = st;
-                    pipelined = st == IoStatus::Ok;
-                }
+                let (status, _) = io_status(py, transport.call_method1(method, (bytes, wait)))?;
                 let mut s = slf.borrow_mut();
                 s.last_send = if status == IoStatus::Ok { Some((Instant::now(), len)) } else { None };
-                s.result_data_request_sent = pipelined;
                 s.complete(status, None);
             }
             Action::Recv { packet, timeout_ms, start_timeout_ms, len, into_engine } => {
@@ -587,6 +549,11 @@ impl Session {
             max_argument_len: DEFAULT_MAX_LEN,
             max_result_len: DEFAULT_MAX_LEN,
             max_frame_len: DEFAULT_MAX_LEN,
+            // The reference slave waits for the RESULT_DATA request only a few ms after it
+            // sends the RESULT_HEADER: less than one round trip on a slow or jittery link.
+            // Written right behind the RESULT_HEADER request, it is already in the slave's
+            // input when it looks (the engine's pipelining; same byte stream).
+            pipeline: pipeline::RESULT_DATA_REQUEST,
             ..Config::default()
         };
         Session {
@@ -597,9 +564,7 @@ impl Session {
             clock: Instant::now(),
             link: Link::default(),
             adaptive: true,
-            pipeline: true,
             last_send: None,
-            result_data_request_sent: false,
             phase_deadline: None,
             phase_two_timeout_ms: 0,
             in_phase_two: false,
@@ -836,6 +801,40 @@ impl Session {
         self.carried = add_stats(self.carried, self.engine.stats());
         self.config = c;
         self.engine = Session::new_engine(self.role, c);
+        Ok(())
+    }
+
+    /// Requests written right behind the one before them (master): False (the reference
+    /// order), True (the RESULT_DATA request behind the RESULT_HEADER request: the default,
+    /// safe with every slave), or "all" (COMMAND_DATA behind COMMAND_HEADER too: the slave
+    /// must buffer COMMAND_DATA while it handles the header, as this project's slaves do).
+    #[getter]
+    fn pipeline<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match self.config.pipeline {
+            0 => PyBool::new(py, false).to_owned().into_any(),
+            pipeline::RESULT_DATA_REQUEST => PyBool::new(py, true).to_owned().into_any(),
+            _ => PyString::new(py, "all").into_any(),
+        }
+    }
+
+    #[setter]
+    fn set_pipeline(&mut self, value: &Bound<'_, PyAny>) -> PyResult<()> {
+        if self.engine.is_busy() {
+            return Err(PyValueError::new_err("cannot configure while an operation runs"));
+        }
+        let bits = if let Ok(text) = value.extract::<String>() {
+            if text != "all" {
+                return Err(PyValueError::new_err("pipeline must be True, False or \"all\""));
+            }
+            pipeline::RESULT_DATA_REQUEST | pipeline::COMMAND_DATA
+        } else if value.is_truthy()? {
+            pipeline::RESULT_DATA_REQUEST
+        } else {
+            0
+        };
+        self.config.pipeline = bits;
+        self.carried = add_stats(self.carried, self.engine.stats());
+        self.engine = Session::new_engine(self.role, self.config);
         Ok(())
     }
 

@@ -79,23 +79,23 @@ def test_set_limits_inside_a_callback(spawn, pty_relay, port):
 @pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("mod", "pty"),
                                                   ("ref", "tcp"), ("ref", "net")])
 def test_pipelined_calls(spawn, pty_relay, port, slave_impl, transport):
-    """set_timing(pipeline=True) on our master: every call gives the same result against our
-    slave and the reference peer (which needs no option: the bytes are the same, only sent
-    earlier), in about half the packets' waits; refused on a Python-override transport."""
+    """set_timing(pipeline=True / "all") on our master: every call gives the same result against
+    our slave and the reference peer (which needs no option: the bytes are the same, only sent
+    earlier); refused on a Python-override transport and for an unknown mode."""
     master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "pipeline",
                                {"module": True})
     res = master.result(timeout=90)
     assert res["first"] == "hi"
-    assert (res["echo_calls"], res["echo_bad"]) == (24, 0), res.get("bad_errors")
-    st = res["echo_stats"]
-    assert st["calls_ok"] == 24 and st["calls_failed"] == 0, st
-    # Four answers read per call (two acks, RESULT_HEADER, RESULT_DATA), plus any retries.
-    assert st["packets_received"] >= 4 * 24, st
+    assert (res["echo_calls"], res["echo_bad"]) == (48, 0), res.get("bad_errors")
+    assert (res["echo_ok"], res["echo_failed"]) == (48, 0), res
+    # Four answers read per call (two acks, RESULT_HEADER, RESULT_DATA), in each mode.
+    assert res["packets_received_True"] >= 4 * 24 and res["packets_received_all"] >= 4 * 24, res
+    assert res["bad_mode"].startswith("ValueError: pipeline must be"), res["bad_mode"]
     assert res["big"] == 60000
     assert res["unknown"] == ""
     assert res["slept"] == "slept"
     assert res["after_off"] == "off" and res["after_on"] == "on again"
-    assert res["override_pipeline"].startswith("ValueError: pipeline needs"), res["override_pipeline"]
+    assert res["override_pipeline"].startswith("ValueError: pipeline needs a transport that buffers"), res["override_pipeline"]
     assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
     assert master.finish() == 0
     assert slave.finish() == 0

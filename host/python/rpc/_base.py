@@ -126,14 +126,18 @@ class rpc:
                    adaptive=None, pipeline=None):
         """Engine timing (None keeps, 0 takes the reference default). `bytes_per_s` is the
         link's rate until one is measured; `adaptive=False` and `pipeline=False` give the
-        reference behaviour exactly (for comparison: it fails on slow or jittery links)."""
+        reference behaviour exactly (for comparison: it fails on slow or jittery links).
+        `pipeline`: True (the default) writes the RESULT_DATA request right behind the
+        RESULT_HEADER request; "all" also COMMAND_DATA right behind COMMAND_HEADER (one more
+        round trip saved; the slave must buffer COMMAND_DATA while it handles the header, as
+        this project's slaves do)."""
         self._session.configure(short_timeout_ms=short_timeout_ms, long_timeout_ms=long_timeout_ms)
         if bytes_per_s is not None:
             self._session.set_link_hint(float(bytes_per_s))
         if adaptive is not None:
             self._session.adaptive = bool(adaptive)
         if pipeline is not None:
-            self._session.pipeline = bool(pipeline)
+            self._session.pipeline = pipeline if pipeline == "all" else bool(pipeline)
 
     def _failed(self, what, raise_on_error):
         self.last_error = self._session.last_error_text()

@@ -180,19 +180,28 @@ def hostile_master(m, rpc, result):
 def pipeline(m, rpc, result):
     """set_timing(pipeline=True): the same results with requests sent back to back."""
     result["first"] = text(m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000))
-    m.set_timing(pipeline=True)
     calls = bad = 0
-    m.stats_reset()
-    for n in (0, 1, 7, 8, 12, 100, 1024, 65536):
-        data = bytes((i * 11 + n) & 255 for i in range(n))
-        for _ in range(3):
-            r = m.call("echo", data, send_timeout=3000, recv_timeout=3000)
-            calls += 1
-            if r is None or bytes(r) != data:
-                bad += 1
-                result.setdefault("bad_errors", []).append((n, m.last_error))
+    ok = failed = 0
+    for mode in (True, "all"):
+        m.set_timing(pipeline=mode)  # zeroes the counters
+        for n in (0, 1, 7, 8, 12, 100, 1024, 65536):
+            data = bytes((i * 11 + n) & 255 for i in range(n))
+            for _ in range(3):
+                r = m.call("echo", data, send_timeout=3000, recv_timeout=3000)
+                calls += 1
+                if r is None or bytes(r) != data:
+                    bad += 1
+                    result.setdefault("bad_errors", []).append((mode, n, m.last_error))
+        st = m.stats()
+        ok, failed = ok + st["calls_ok"], failed + st["calls_failed"]
+        result["packets_received_" + str(mode)] = st["packets_received"]
     result["echo_calls"], result["echo_bad"] = calls, bad
-    result["echo_stats"] = m.stats()
+    result["echo_ok"], result["echo_failed"] = ok, failed
+    try:
+        m.set_timing(pipeline="some")
+        result["bad_mode"] = "no error"
+    except ValueError as e:
+        result["bad_mode"] = "ValueError: %s" % e
     r = m.call("big", b"60000", send_timeout=3000, recv_timeout=3000)
     result["big"] = None if r is None else len(r)
     result["unknown"] = text(m.call("not_registered", b"x", send_timeout=3000, recv_timeout=3000))
@@ -201,7 +210,7 @@ def pipeline(m, rpc, result):
     result["slept"] = text(m.call("sleep", b"30", send_timeout=3000, recv_timeout=3000))
     m.set_timing(pipeline=False)
     result["after_off"] = text(m.call("echo", b"off", send_timeout=3000, recv_timeout=3000))
-    m.set_timing(pipeline=True)
+    m.set_timing(pipeline="all")
     result["after_on"] = text(m.call("echo", b"on again", send_timeout=3000, recv_timeout=3000))
 
     class Override(rpc.rpc_master):

@@ -124,7 +124,7 @@ def python_transport_class(base, sock):
 def make(rpc, role, spec):
     """make_transport() with optional ",short=N" and ",pipeline" suffixes on spec: the first
     short timeout (ms) of this side instead of the reference's 3 (master) / 2 (slave); a
-    master that pipelines its requests (set_timing(pipeline=True), our module only)."""
+    master that pipelines all its requests (set_timing(pipeline="all"), our module only)."""
     spec, *options = spec.split(",")
     obj = make_transport(rpc, role, spec)
     for option in options:
@@ -135,7 +135,7 @@ def make(rpc, role, spec):
             else:
                 obj._short_timeout_start = short
         elif option == "pipeline":
-            obj.set_timing(pipeline=True)
+            obj.set_timing(pipeline="all")
         else:
             raise ValueError("bad option %r in %r" % (option, spec))
     return obj
