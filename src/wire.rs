@@ -157,19 +157,16 @@ pub const CRC16_FOLD_BUILT_IN: bool =
 /// From this many bytes on, [`crc16`] on x86-64 folds (if the CPU can).
 ///
 /// Unless the build assumes PCLMULQDQ ([`CRC16_FOLD_BUILT_IN`]), whether the CPU can is asked of
-/// CPUID: ~100 cycles on bare metal but a trap to the hypervisor in a virtual machine, 3.6-4.6 µs
-/// on the AMD EPYC (Zen 4) VM this was measured on, as long as slice-by-16 takes for ~20 KiB.
-/// A `std` build (host programs, the Python package) asks once and keeps the answer in a
-/// static: the fold then beats slice-by-16 from 16 bytes on (`make engine-bench`, ns per CRC
-/// by length). A `no_std` build (the C static library, the unix-port native module, whose
-/// linker takes no static data) asks on every call, so it folds only long data: the
-/// COMMAND_DATA and RESULT_DATA packets of large calls, never the 4..12-byte headers.
+/// CPUID once and kept (the crate's one static, x86-64 only): CPUID is ~100 cycles on bare metal
+/// but a trap to the hypervisor in a virtual machine, 3.6-4.6 µs on the AMD EPYC (Zen 4) VM this
+/// was measured on, as long as slice-by-16 takes for ~20 KiB. Then the fold beats slice-by-16
+/// from 16 bytes on (`make engine-bench`, ns per CRC by length).
 #[cfg(target_arch = "x86_64")]
-pub const CRC16_FOLD_MIN_LEN: usize = if CRC16_FOLD_BUILT_IN || cfg!(feature = "std") { 16 } else { 32 * 1024 };
+pub const CRC16_FOLD_MIN_LEN: usize = 16;
 
 /// CRC-16/IBM-3740 of `data` by PCLMULQDQ folding, or `None` if CPUID says the CPU lacks
 /// PCLMULQDQ or SSE4.1. Any length; what [`crc16`] uses on x86-64 from [`CRC16_FOLD_MIN_LEN`]
-/// bytes on. CPUID is asked on every call (`no_std`) or on the first one (`std`).
+/// bytes on. CPUID is asked on the first call only.
 #[cfg(target_arch = "x86_64")]
 pub fn crc16_folded(data: &[u8]) -> Option<u16> {
     if !fold::cpu_has_pclmulqdq() {
@@ -215,7 +212,6 @@ mod fold {
         _mm_set_epi64x, _mm_set_epi8, _mm_shuffle_epi8, _mm_srli_si128, _mm_xor_si128,
     };
 
-    #[cfg(feature = "std")]
     use core::sync::atomic::{AtomicU8, Ordering};
 
     use super::slice_by_16::crc16_sliced_update;
@@ -287,11 +283,12 @@ mod fold {
     pub(super) const BARRETT_MU_LOW: u64 = x_pow_div_p(80) as u64;
     const _: () = assert!(x_pow_div_p(80) >> 64 == 1);
 
-    /// `std` builds: CPUID's answer to [`cpu_has_pclmulqdq`], asked once: 0 not yet, 1 no,
-    /// 2 yes. (Two threads may both ask at first; they store the same answer.) Not in `no_std`
-    /// builds: a native module's linker (MicroPython's mpy_ld.py) takes no static data.
-    #[cfg(feature = "std")]
-    static CPU_HAS_PCLMULQDQ: AtomicU8 = AtomicU8::new(0);
+    /// CPUID's answer to [`cpu_has_pclmulqdq`], asked once: 0 not yet, 1 no, 2 yes. (Two
+    /// threads may both ask at first; they store the same answer.) A public, unmangled symbol:
+    /// code reaches it through the GOT, the only way MicroPython's mpy_ld.py links static data
+    /// into a native module (it refuses a local static in .bss or .data).
+    #[no_mangle]
+    pub static OMV_RPC_CPU_HAS_PCLMULQDQ: AtomicU8 = AtomicU8::new(0);
 
     /// PCLMULQDQ (CPUID leaf 1, ECX bit 1), SSSE3 (bit 9, PSHUFB) and SSE4.1 (bit 19).
     #[inline]
@@ -300,8 +297,7 @@ mod fold {
         if super::CRC16_FOLD_BUILT_IN {
             return true;
         }
-        #[cfg(feature = "std")]
-        match CPU_HAS_PCLMULQDQ.load(Ordering::Relaxed) {
+        match OMV_RPC_CPU_HAS_PCLMULQDQ.load(Ordering::Relaxed) {
             2 => return true,
             1 => return false,
             _ => {}
@@ -310,8 +306,7 @@ mod fold {
         #[allow(unused_unsafe)]
         let ecx = unsafe { __cpuid(1) }.ecx;
         let has = ecx & NEEDED == NEEDED;
-        #[cfg(feature = "std")]
-        CPU_HAS_PCLMULQDQ.store(if has { 2 } else { 1 }, Ordering::Relaxed);
+        OMV_RPC_CPU_HAS_PCLMULQDQ.store(if has { 2 } else { 1 }, Ordering::Relaxed);
         has
     }
 
