@@ -118,8 +118,9 @@ class Faults:
 
 class Stall:
     """A board that stalls `ms` milliseconds before each of its next `count` bus calls that
-    `match(op, data)` accepts (op: a busproto OP_*, data: the bytes it writes), as a process
-    that the host deschedules right then. Counts the stalls made in `done`."""
+    `match(op, data, args)` accepts (op: a busproto OP_*, data: the bytes it writes, args:
+    the request's a, b, c), as a process that the host deschedules right then. match sees
+    every call of the board until `count` stalls are done. Counts the stalls in `done`."""
 
     def __init__(self, node_name, match, ms, count):
         self.node_name = node_name
@@ -287,11 +288,11 @@ class Simulator:
             self.stalls.append(stall)
         return stall
 
-    def _stall_before(self, node, op, data):
+    def _stall_before(self, node, op, data, args):
         with self.cond:
             name = self.names.get(node)
             stall = next((s for s in self.stalls if s.node_name == name and s.done < s.count
-                          and s.match(op, bytes(data))), None)
+                          and s.match(op, bytes(data), args)), None)
             if stall is None:
                 return
             stall.done += 1
@@ -356,7 +357,7 @@ class Simulator:
                 op, a, b, c, n = struct.unpack(bp.REQUEST, self._read_exactly(conn, bp.REQUEST_LEN))
                 data = self._read_exactly(conn, n) if n else bytearray()
                 if self.stalls:
-                    self._stall_before(node, op, data)
+                    self._stall_before(node, op, data, (a, b, c))
                 with self.cond:
                     try:
                         status, value, out = self._dispatch(node, op, a, b, c, data)

@@ -311,7 +311,7 @@ def test_faults_drop_and_corrupt_at_their_rates(sim):
 
 def test_a_stalled_board_is_held_before_the_matching_calls_only(sim):
     a, b = can_node(sim, "a"), can_node(sim, "b")
-    stall = sim.stall("a", lambda op, data: op == bp.OP_CAN_SEND and data[:1] == b"\x01", ms=150, count=2)
+    stall = sim.stall("a", lambda op, data, args: op == bp.OP_CAN_SEND and data[:1] == b"\x01", ms=150, count=2)
     took, done = [], []
     for first in (0, 1, 1, 1):
         start = time.monotonic()
