@@ -321,6 +321,23 @@ impl Session {
         self.engine.complete(now, status, buf);
     }
 
+    /// Starts an operation: `begin`, then `start_op` on the engine; an engine that refuses to
+    /// start (busy, a bad buffer) is a ValueError saying which operation `what` could not.
+    fn start(
+        &mut self,
+        what: &str,
+        first_phase_ms: Option<u32>,
+        second_phase_ms: u32,
+        start_op: impl FnOnce(&mut Engine<Vec<u8>>, u32) -> Status,
+    ) -> PyResult<()> {
+        let now = self.now();
+        self.begin(first_phase_ms, second_phase_ms);
+        match start_op(&mut self.engine, now) {
+            Status::Ok => Ok(()),
+            other => Err(PyValueError::new_err(format!("{what} could not start: {}", status_name(other)))),
+        }
+    }
+
     fn begin(&mut self, first_phase_ms: Option<u32>, second_phase_ms: u32) {
         self.cancel_requested = false;
         self.cancelled = false;
@@ -588,17 +605,9 @@ impl Session {
         let send_timeout = u32_arg("send_timeout", send_timeout)?;
         let recv_timeout = u32_arg("recv_timeout", recv_timeout)?;
         let packet = packet_around(data)?;
-        {
-            let mut s = slf.borrow_mut();
-            let now = s.now();
-            s.begin(Some(send_timeout), recv_timeout);
-            match s.engine.call_start(name_hash, packet, send_timeout, recv_timeout, now) {
-                Status::Ok => {}
-                other => {
-                    return Err(PyValueError::new_err(format!("call could not start: {}", status_name(other))))
-                }
-            }
-        }
+        slf.borrow_mut().start("call", Some(send_timeout), recv_timeout, |e, now| {
+            e.call_start(name_hash, packet, send_timeout, recv_timeout, now)
+        })?;
         let status = drive(slf, transport, Hooks::Call)?;
         let mut s = slf.borrow_mut();
         // drive() says Busy only when cancel() ended the call.
@@ -624,15 +633,9 @@ impl Session {
     ) -> PyResult<&'static str> {
         let recv_timeout = u32_arg("recv_timeout", recv_timeout)?;
         let send_timeout = u32_arg("send_timeout", send_timeout)?;
-        {
-            let mut s = slf.borrow_mut();
-            let now = s.now();
-            s.begin(Some(recv_timeout), send_timeout);
-            let st = s.engine.serve_start(recv_timeout, send_timeout, now);
-            if st != Status::Ok {
-                return Err(PyValueError::new_err(format!("serve could not start: {}", status_name(st))));
-            }
-        }
+        slf.borrow_mut().start("serve", Some(recv_timeout), send_timeout, |e, now| {
+            e.serve_start(recv_timeout, send_timeout, now)
+        })?;
         let status = drive(slf, transport, Hooks::Serve(callbacks))?;
         let mut s = slf.borrow_mut();
         s.engine.take_incoming();
@@ -650,15 +653,7 @@ impl Session {
     ) -> PyResult<&'static str> {
         let queue_depth = u32_arg("queue_depth", queue_depth)?;
         let read_timeout_ms = u32_arg("read_timeout_ms", read_timeout_ms)?;
-        {
-            let mut s = slf.borrow_mut();
-            let now = s.now();
-            s.begin(None, 0);
-            let st = s.engine.stream_reader_start(queue_depth, read_timeout_ms, now);
-            if st != Status::Ok {
-                return Err(PyValueError::new_err(format!("stream could not start: {}", status_name(st))));
-            }
-        }
+        slf.borrow_mut().start("stream", None, 0, |e, now| e.stream_reader_start(queue_depth, read_timeout_ms, now))?;
         let status = drive(slf, transport, Hooks::Reader(callback))?;
         let mut s = slf.borrow_mut();
         s.engine.take_incoming();
@@ -673,15 +668,7 @@ impl Session {
         write_timeout_ms: i64,
     ) -> PyResult<&'static str> {
         let write_timeout_ms = u32_arg("write_timeout_ms", write_timeout_ms)?;
-        {
-            let mut s = slf.borrow_mut();
-            let now = s.now();
-            s.begin(None, 0);
-            let st = s.engine.stream_writer_start(write_timeout_ms, now);
-            if st != Status::Ok {
-                return Err(PyValueError::new_err(format!("stream could not start: {}", status_name(st))));
-            }
-        }
+        slf.borrow_mut().start("stream", None, 0, |e, now| e.stream_writer_start(write_timeout_ms, now))?;
         let status = drive(slf, transport, Hooks::Writer(callback))?;
         let mut s = slf.borrow_mut();
         s.engine.take_outgoing();

@@ -134,7 +134,9 @@ def test_bad_line_adaptive_against_reference_timing(relay, cam, capsys):
     assert after[0] >= 4  # calls go on after the streams ended
     assert link["srtt_ms"] > 30  # it measured the line
     assert good >= 3
-    assert ref_ok <= 1
+    # The reference timing gets fewer calls through (the cam answers a late RESULT_DATA
+    # request, which saves some of them).
+    assert ref_ok / ref_calls < ok / calls, (ok, ref_ok)
 
 
 def test_slow_line_streams_lose_nothing(relay, cam):
