@@ -37,11 +37,13 @@
 #define RPC_SPI_MAX_TRANSFER 65535u
 #define RPC_SPI_LEAD_US 100u
 #define RPC_SPI_MAX_LEAD_US 2000u
-/* A longer lead where the slave is switching calls right then: a stream frame follows its
- * header at once, an ack follows the reader's callback at once, and the second and later
- * 65535-byte pieces of a packet follow the slave's previous call. A stream frame has no crc:
- * a slave that gets into its call late does not make the packet fail, it hands over (or
- * takes) a frame's tail as a frame. */
+/* A longer lead where the slave is switching calls right then: every stream packet (a frame
+ * follows its header at once, an ack follows the reader's callback at once, a header follows
+ * the ack at once: with 100 us, a reader slave on a loaded host missed the header after its
+ * ack and ended the stream), and the second and later 65535-byte pieces of a packet, which
+ * follow the slave's previous call. A stream frame has no crc: a slave that gets into its
+ * call late does not make the packet fail, it hands over (or takes) a frame's tail as a
+ * frame. SPI has no flow control: a peer later than this still ends a stream early. */
 #define RPC_SPI_SWITCH_LEAD_US 1000u
 #define RPC_SPI_BITS_PER_BYTE 8u
 /* The slave does not know the master's clock: it assumes the documented default. */
@@ -121,8 +123,7 @@ static bool rpc_spi_transfer(rpc_spi_transport_t *t, uint8_t *buf, size_t len, b
 }
 
 static uint32_t rpc_spi_lead(rpc_spi_transport_t *t, uint32_t packet) {
-    bool stream_data = packet == OMV_RPC_PACKET_STREAM_FRAME || packet == OMV_RPC_PACKET_STREAM_ACK;
-    return stream_data && t->lead_us < RPC_SPI_SWITCH_LEAD_US ? RPC_SPI_SWITCH_LEAD_US : t->lead_us;
+    return rpc_packet_is_stream(packet) && t->lead_us < RPC_SPI_SWITCH_LEAD_US ? RPC_SPI_SWITCH_LEAD_US : t->lead_us;
 }
 
 static int rpc_spi_flush(rpc_transport_t *self) {

@@ -13,6 +13,7 @@ assert_python_peer_ok, short timeout 50 ms as in the tests); the other side is o
 (with OMV_BUS_RPC_DIR pointing at an rpc.mpy built with OMV_RPC_CFLAGS=-DRPC_TRACE, that
 output is the engine's io trace)."""
 import argparse
+import collections
 import os
 import signal
 import subprocess
@@ -28,6 +29,7 @@ SIZES = [n % 48 for n in range(100)]
 
 def one_run(bus, impl, logs, tag):
     sim = Simulator().start()
+    sim.log = collections.deque(maxlen=400000)  # a whole run, for the logs of a lost call
     slave_log = os.path.join(logs, "%s-slave.txt" % tag)
     master_log = os.path.join(logs, "%s-master.txt" % tag)
     python_short_ms = 50
