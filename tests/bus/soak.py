@@ -8,7 +8,8 @@ prints the calls that returned None or wrong data per run.
 
 --impl python-slave (python-master): that side is the Python get_bytes/put_bytes subclass,
 ref-slave (ref-master) the pure-Python reference peer on the same bus code (the peers of
-assert_python_peer_ok, short timeout 50 ms as in the tests); the other side is our class.
+test_subclass_overrides_talk_to_the_native_classes and test_interoperates_with_the_reference_peer,
+short timeout 50 ms as in the tests); the other side is our class.
 --logs DIR keeps both boards' output and the simulator's log of every run that lost a call
 (with OMV_BUS_RPC_DIR pointing at an rpc.mpy built with OMV_RPC_CFLAGS=-DRPC_TRACE, that
 output is the engine's io trace)."""
