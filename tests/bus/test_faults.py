@@ -173,3 +173,28 @@ def test_spi_slave_late_for_a_reference_master_read(sim, boards):
     # a master that is itself late to its read finds the slave armed).
     with sim.cond:
         assert any("armed mid-transfer" in what for _, _, what in sim.log)
+
+
+MAGIC_COMMAND_DATA = b"\xd1\xab"
+
+
+def is_command_data_ack(op, data, args=None):
+    """A slave's COMMAND_DATA ack (an I2C slave send, an SPI slave call shifting it out)."""
+    return (op in (bp.OP_I2C_SLAVE_SEND, bp.OP_SPI_SLAVE_XFER) and len(data) == 4
+            and bytes(data[:2]) == MAGIC_COMMAND_DATA)
+
+
+@pytest.mark.parametrize("bus", ["i2c", "spi"])
+def test_slave_late_with_the_command_data_ack(sim, boards, bus):
+    """Our slave is descheduled 60 ms between COMMAND_DATA and its ack (traced under load: 40
+    ms). The ack is the slave's commit point (then it holds the result and answers only
+    RESULT_HEADER requests): the master must wait for it as the engine says (half the phase
+    left), not give up after the 30 ms it polls a slave that is not ready and send
+    COMMAND_HEADER again, whose ack read then took the late COMMAND_DATA ack: both sides
+    waited out their phases (SEND_TIMEOUT: COMMAND_HEADER timeout)."""
+    stall = sim.stall("slave", is_command_data_ack, ms=60, count=3)
+    sizes = [5, 40, 17, 0, 8, 3]
+    master = start_pair(sim, boards, bus, [{"op": "calls", "sizes": sizes}])
+    (result,) = master.results(timeout=90)
+    assert_all_ok(result, len(sizes))
+    assert stall.done == 3
