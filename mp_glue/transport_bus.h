@@ -61,16 +61,11 @@ void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
  * or a read of all-equal bytes): a slave that is a little late gets in within this; one
  * that is waiting for something else (it gave up the phase while this master was held up)
  * never will, and the engine's next attempt, which starts the phase again, is what brings
- * both back in step. Two reads get their whole timeout: stream packets (they wait for the
- * peer's callback), and the COMMAND_DATA ack (receive), the slave's commit point, which the
- * engine waits for half the phase left: once the slave has sent it, it holds the result and
- * answers only RESULT_HEADER requests. Cut to this window, a slave descheduled 40 ms before
- * its ack (a loaded host) sent it into the master's next COMMAND_HEADER attempt, and both
- * waited out their phases (SEND_TIMEOUT: COMMAND_HEADER timeout (29 attempts)). */
+ * both back in step. Stream packets wait for the peer's callback: they get their whole
+ * timeout. */
 #define RPC_BUS_NOT_READY_MS (3 * RPC_BUS_SHORT_TIMEOUT_SCALE)
-static inline uint32_t rpc_bus_retry_window(uint32_t packet, uint32_t timeout_ms, bool receive) {
-    if (rpc_packet_is_stream(packet) || (receive && packet == OMV_RPC_PACKET_COMMAND_DATA)
-        || timeout_ms < RPC_BUS_NOT_READY_MS) {
+static inline uint32_t rpc_bus_retry_window(uint32_t packet, uint32_t timeout_ms) {
+    if (rpc_packet_is_stream(packet) || timeout_ms < RPC_BUS_NOT_READY_MS) {
         return timeout_ms;
     }
     return RPC_BUS_NOT_READY_MS;

@@ -95,7 +95,7 @@ static void rpc_i2c_end_slave_send(rpc_i2c_transport_t *t) {
 static int rpc_i2c_master_move(rpc_i2c_transport_t *t, uint8_t *buf, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet, bool write) {
     uint32_t budget = timeout_ms + rpc_bus_wire_ms(len, RPC_I2C_BITS_PER_BYTE, t->rate);
-    uint32_t window = rpc_bus_retry_window(packet, timeout_ms, !write);
+    uint32_t window = rpc_bus_retry_window(packet, timeout_ms);
     size_t offset = 0;
     while (offset < len) {
         size_t chunk = rpc_i2c_chunk(len, offset);

@@ -196,7 +196,7 @@ static int rpc_spi_recv(rpc_transport_t *self, uint8_t *buf, size_t len, size_t 
     uint32_t budget = rpc_spi_budget(t, len, timeout_ms);
     /* The slave waits for the master's clock as long as the packet allows; the master polls a
      * slave that is not ready only for a short while. */
-    uint32_t window = t->master ? rpc_bus_retry_window(packet, timeout_ms, true) : budget;
+    uint32_t window = t->master ? rpc_bus_retry_window(packet, timeout_ms) : budget;
     for (;;) {
         uint32_t left = rpc_time_left(start, budget);
         if (!rpc_spi_transfer(t, buf, len, false, left > 0 ? left : 1, rpc_spi_lead(t, packet))) {
