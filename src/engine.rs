@@ -378,6 +378,8 @@ pub struct Engine<B: Buffer> {
     /// Slave: where the rest of COMMAND_DATA goes in the incoming buffer after a repeated
     /// COMMAND_HEADER was skipped (see [`Step::RecvCommandDataRest`]).
     rest_from: u32,
+    /// The attempt now beginning keeps the input (see [`Engine::attempt_timed_out`]).
+    keep_input: bool,
     /// Slave: a RESULT_HEADER was sent in this result phase (the master may then ask for
     /// RESULT_DATA even after the slave's attempt to wait for that request timed out).
     result_header_sent: bool,
@@ -428,6 +430,7 @@ impl<B: Buffer> Engine<B> {
             command_data_ack_timeout: 0,
             rest_from: 0,
             result_header_sent: false,
+            keep_input: false,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -713,6 +716,11 @@ impl<B: Buffer> Engine<B> {
             Step::RecvCommandHeaderAck => {
                 if self.received_packet(status, MAGIC_COMMAND_HEADER, EMPTY_PACKET_LEN, Packet::CommandHeader) {
                     self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandDataAck } else { Step::SendCommandData };
+                } else if status == IoStatus::Timeout && !self.pipelined(pipeline::COMMAND_DATA) {
+                    // The ack may be on its way: a flush now could drop it, and the slave,
+                    // which has it sent and waits for COMMAND_DATA, would never ack the
+                    // repeat (it skips it). Kept, a late ack answers the repeat as well.
+                    self.attempt_timed_out(now);
                 } else {
                     self.attempt_failed(now);
                 }
@@ -910,6 +918,11 @@ impl<B: Buffer> Engine<B> {
                     self.stats.late_requests += 1;
                 } else if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
                     self.step = Step::SendResultData;
+                } else if status == IoStatus::Timeout {
+                    // The request may be on its way: a flush now could drop it, and the
+                    // master would wait for RESULT_DATA in vain (the next attempt answers a
+                    // RESULT_DATA request as well as a RESULT_HEADER request).
+                    self.attempt_timed_out(now);
                 } else {
                     self.attempt_failed(now);
                 }
@@ -1076,7 +1089,7 @@ impl<B: Buffer> Engine<B> {
             self.stats.retries += 1;
         }
         let in_sync = self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
-        if self.attempts > 1 || !in_sync {
+        if !self.keep_input && (self.attempts > 1 || !in_sync) {
             self.step = Step::Flush;
         } else {
             self.attempt_packets();
@@ -1111,6 +1124,15 @@ impl<B: Buffer> Engine<B> {
     fn attempt_failed(&mut self, now: u32) {
         self.short_timeout = grow(self.role, self.short_timeout, self.phase_timeout);
         self.begin_attempt(now);
+    }
+
+    /// A retry after a wait for an answer that may only be late (nothing wrong came): the next
+    /// attempt keeps the input instead of flushing it. Bytes of a packet cut short by the
+    /// timeout then fail the next attempt's first receive (bad magic), whose retry flushes.
+    fn attempt_timed_out(&mut self, now: u32) {
+        self.keep_input = true;
+        self.attempt_failed(now);
+        self.keep_input = false;
     }
 
     /// The first packet of an attempt (after its flush, if any); the stream reader's setup.
