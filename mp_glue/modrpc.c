@@ -237,7 +237,7 @@ static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
 
 /* io.start_timeout_ms, for the transports that see the bytes of a packet as they come
  * (stream: UART, USB VCP, socket, pty; network: a UDP datagram or the TCP connection). Those
- * that move whole packets (I2C, SPI, CAN, a Python override) cannot tell when the first byte
+ * that move whole packets (I2C, SPI, a Python override) cannot tell when the first byte
  * came, and keep the packet's whole timeout. */
 static uint32_t rpc_io_start_timeout(rpc_engine_obj_t *self) {
     if (self->io.action != OMV_RPC_ACTION_RECV || self->transport->ops->whole_packets) {

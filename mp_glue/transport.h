@@ -43,7 +43,7 @@ typedef struct rpc_transport_ops {
     int (*send)(rpc_transport_t *t, const uint8_t *data, size_t len, size_t *done,
         uint32_t timeout_ms, uint32_t packet);
     /* Read into buf[*done, len) and advance *done; same rules as send. A transport that can
-     * only move whole packets (I2C, SPI, CAN, a Python override) sets whole_packets: it is
+     * only move whole packets (I2C, SPI, a Python override) sets whole_packets: it is
      * never asked for 0, and its TIMEOUT always ends the action. */
     int (*recv)(rpc_transport_t *t, uint8_t *buf, size_t len, size_t *done,
         uint32_t timeout_ms, uint32_t packet);

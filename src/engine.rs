@@ -383,10 +383,19 @@ pub struct Engine<B: Buffer> {
     /// Slave: a RESULT_HEADER was sent in this result phase (the master may then ask for
     /// RESULT_DATA even after the slave's attempt to wait for that request timed out).
     result_header_sent: bool,
+    /// Slave: RESULT_HEADER requests skipped since the last RESULT_HEADER went out (see
+    /// [`Step::RecvResultDataRequest`]).
+    repeats_skipped: u32,
     tx_len: u8,
     tx: [u8; MAX_HEADER_LEN],
     rx: [u8; MAX_HEADER_LEN],
 }
+
+/// Slave: how many RESULT_HEADER requests after its RESULT_HEADER it takes for copies left
+/// by a late answer (a master that retried while this side was stalled: one copy per master
+/// short timeout of the stall, 3 for a 12 ms stall against a 3 ms master) before it takes
+/// one for the master asking again.
+const MAX_SKIPPED_REPEATS: u32 = 3;
 
 fn grow(role: Role, t: u32, cap: u32) -> u32 {
     let grown = match role {
@@ -430,6 +439,7 @@ impl<B: Buffer> Engine<B> {
             command_data_ack_timeout: 0,
             rest_from: 0,
             result_header_sent: false,
+            repeats_skipped: 0,
             keep_input: false,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
@@ -902,6 +912,7 @@ impl<B: Buffer> Engine<B> {
             Step::SendResultHeader => {
                 if self.sent(status, Packet::ResultHeader) {
                     self.result_header_sent = true;
+                    self.repeats_skipped = 0;
                     self.step = Step::RecvResultDataRequest;
                 } else {
                     self.attempt_failed(now);
@@ -909,13 +920,26 @@ impl<B: Buffer> Engine<B> {
             }
             Step::RecvResultDataRequest => {
                 if self.in_phase(now) && self.received_request(status, MAGIC_RESULT_HEADER) {
-                    // The master's retry of the RESULT_HEADER request this side answered late:
-                    // it has the answer, and its RESULT_DATA request follows. Answering again
-                    // would put a second RESULT_HEADER ahead of RESULT_DATA; failing the
-                    // attempt would flush that request away. (A master that lost the answer
-                    // sends no RESULT_DATA request: this wait times out, and the retry that
-                    // follows answers it.)
                     self.stats.late_requests += 1;
+                    if self.repeats_skipped < MAX_SKIPPED_REPEATS {
+                        // The master's retry of the RESULT_HEADER request this side answered
+                        // late: it has the answer, and its RESULT_DATA request follows.
+                        // Answering again would put a second RESULT_HEADER ahead of
+                        // RESULT_DATA; failing the attempt would flush that request away. (A
+                        // master that lost the answer sends no RESULT_DATA request: this wait
+                        // times out, and the retry that follows answers it.)
+                        self.repeats_skipped += 1;
+                    } else {
+                        // More than a stall leaves behind: the master asking again, every
+                        // master short timeout, because this side missed its RESULT_DATA
+                        // request (an I2C or SPI slave misses a packet sent while it is not
+                        // inside a call) or the answer was lost. When this side's short
+                        // timeout is longer than the master's retry interval (a reference
+                        // master: 3 ms against 20 ms on a bus) the wait above never times out,
+                        // and skipping them all kept both sides waiting until the phase ended.
+                        self.set_tx(&U32Packet::result_header(self.data_len).emit());
+                        self.step = Step::SendResultHeader;
+                    }
                 } else if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
                     self.step = Step::SendResultData;
                 } else if status == IoStatus::Timeout {
@@ -1075,6 +1099,7 @@ impl<B: Buffer> Engine<B> {
         self.short_timeout = self.config.short_timeout_ms;
         self.attempts = 0;
         self.result_header_sent = false;
+        self.repeats_skipped = 0;
         self.begin_attempt(now);
     }
 

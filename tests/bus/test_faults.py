@@ -108,14 +108,15 @@ def test_master_late_with_the_result_data_request(sim, boards, bus):
     assert_all_ok(result, len(sizes))
 
 
-def test_can_slave_flushes_a_late_result_data_request(sim, boards):
+def test_can_slave_keeps_a_late_result_data_request(sim, boards):
     """CAN buffers frames in the receive FIFO: a RESULT_DATA request that lands after the
-    slave's wait for it timed out, but before the flush that starts its next attempt, is
-    dropped unread, and the slave never answers it. The master must not wait for RESULT_DATA
-    for the 5 s long timeout (past its 1 s recv_timeout: the call returned None) but give up
-    at the engine's first-byte limit and retry, which the slave (still in its result phase)
-    answers. Staged: the master stalls 40 ms before the request (the slave waits 20 ms), the
-    slave 60 ms before that flush."""
+    slave's wait for it timed out was dropped unread by the flush that started the slave's
+    next attempt, and the master waited for RESULT_DATA (the 5 s long timeout, past its 1 s
+    recv_timeout, before CAN had the engine's first-byte limit). A retry after a wait that
+    only timed out now keeps the input (engine), so the slave reads the late request and
+    answers it. Staged: the master stalls 40 ms before the request (the slave waits 20 ms);
+    a flush by the slave then (its only pyb.CAN.any() call) would be held 60 ms, and none
+    may happen."""
     master_stall = sim.stall("master", is_result_data_request, ms=40, count=3)
     # The slave's flush (the only pyb.CAN.any() call) once the master has stalled.
     slave_stall = sim.stall("slave", lambda op, data, args: op == bp.OP_CAN_ANY
@@ -124,9 +125,9 @@ def test_can_slave_flushes_a_late_result_data_request(sim, boards):
     master = start_pair(sim, boards, "can", [{"op": "calls", "sizes": sizes}])
     (result,) = master.results(timeout=90)
     assert_all_ok(result, len(sizes))
-    # The request did come after the slave's wait at least once (a slave that is itself late
-    # to its wait still gets it in time, and is not stalled: no flush).
-    assert master_stall.done == 3 and slave_stall.done >= 1
+    assert master_stall.done == 3
+    # No flush after the slave's timed-out wait for the request.
+    assert slave_stall.done == 0
 
 
 def is_result_data(op, data, args=None):
@@ -196,6 +197,46 @@ def test_i2c_slave_late_with_the_command_data_ack(sim, boards):
     stall = sim.stall("slave", is_command_data_ack, ms=60, count=3)
     sizes = [5, 40, 17, 0, 8, 3]
     master = start_pair(sim, boards, "i2c", [{"op": "calls", "sizes": sizes}])
+    (result,) = master.results(timeout=90)
+    assert_all_ok(result, len(sizes))
+    assert stall.done == 3
+
+
+class AfterResultHeader:
+    """Matches an SPI slave's first receive after each RESULT_HEADER it sends (where it waits
+    for the RESULT_DATA request)."""
+
+    def __init__(self):
+        self.armed = False
+
+    def __call__(self, op, data, args):
+        if op != bp.OP_SPI_SLAVE_XFER:
+            return False
+        if len(data) == 8 and data[:2] == MAGIC_RESULT_HEADER:
+            self.armed = True
+            return False
+        if self.armed and not data:
+            self.armed = False
+            return True
+        return False
+
+
+MAGIC_RESULT_HEADER = b"\x21\x90"
+
+
+def test_spi_slave_misses_the_result_data_request(sim, boards):
+    """Our SPI slave, with a short timeout longer than the master's (set_timing 50 ms against
+    30 ms; a reference master has 3 ms), is descheduled 5 ms after its RESULT_HEADER: the
+    master's RESULT_DATA request goes by while it is in no call (SPI has no acknowledge). The
+    master then asks for RESULT_HEADER again every short timeout. The slave skips one such
+    request (the copy of a request it answered late, whose RESULT_DATA request follows), but
+    must answer the next: it skipped them all, its wait never timed out, and the call returned
+    None (RECV_TIMEOUT: RESULT_HEADER)."""
+    stall = sim.stall("slave", AfterResultHeader(), ms=5, count=3)
+    slave = boards(sim, "slave", "spi", "slave", timing=50)
+    slave.wait_for("ready")
+    sizes = [5, 40, 17, 0, 8, 3]
+    master = boards(sim, "master", "spi", "master", plan=[{"op": "calls", "sizes": sizes}])
     (result,) = master.results(timeout=90)
     assert_all_ok(result, len(sizes))
     assert stall.done == 3
