@@ -58,6 +58,8 @@ def main():
         ("ours, stream transport over a TCP socket", calls("mod", "mod", "tcp")),
         ("ours, network transport, set_timing(pipeline=\"all\")", calls("mod", "mod", "net,pipeline", "net")),
         ("ours, stream transport (TCP), set_timing(pipeline=\"all\")", calls("mod", "mod", "tcp,pipeline", "tcp")),
+        ("ours, network, pipeline=\"all\", call_into(buffer)", calls("into", "mod", "net,pipeline", "net")),
+        ("ours, stream (TCP), pipeline=\"all\", call_into(buffer)", calls("into", "mod", "tcp,pipeline", "tcp")),
         ("ours, Python transport (get_bytes/put_bytes subclass, TCP)", calls("mod", "mod", "py", "tcp")),
         ("reference peer bench/ref_rpc.py, network", calls("ref", "ref", "net")),
         ("reference peer bench/ref_rpc.py, TCP stream", calls("ref", "ref", "tcp")),
@@ -80,19 +82,19 @@ def main():
     print("ratio to the raw link (target >= 40%): 0 B and 1 KiB against the 4-round-trip ping-pong")
     print("(UDP for the network transport, TCP for the stream), 64 KiB against the 64 KiB TCP echo")
     for key, what in (("calls_per_s", "calls/s"), ("median_per_s", "1/median")):
-        for label, res in rows[:4]:
+        for label, res in rows[:6]:
             rt = raw_udp["rt4_per_s"] if "network" in label else raw_tcp["rt4_per_s"]
             print("%-62s %11.0f%% %11.0f%% %11.0f%%" % (
                 "%s [%s]" % (label[:50], what), 100 * res["0"][key] / rt, 100 * res["1024"][key] / rt,
                 100 * res["65536"][key] / raw_tcp["echo64k_per_s"]))
     print()
     print("ours against the reference peer (same transport, same run, calls/s)")
-    for (label, ours), (_, ref) in ((rows[0], rows[5]), (rows[1], rows[6])):
+    for (label, ours), (_, ref) in ((rows[0], rows[7]), (rows[1], rows[8])):
         print("%-62s %11.1fx %11.1fx %11.1fx" % ((label,) + tuple(
             ours[str(n)]["calls_per_s"] / ref[str(n)]["calls_per_s"] for n in SIZES)))
     print("ours over a Python transport against the reference peer over TCP (the engine's own cost)")
     print("%-62s %11.1fx %11.1fx %11.1fx" % (("python transport / reference, TCP",) + tuple(
-        rows[4][1][str(n)]["calls_per_s"] / rows[6][1][str(n)]["calls_per_s"] for n in SIZES)))
+        rows[6][1][str(n)]["calls_per_s"] / rows[8][1][str(n)]["calls_per_s"] for n in SIZES)))
     print()
     print("heap bytes allocated per call on the master (gc off; the result alone is the target)")
     for label, res in rows:

@@ -88,6 +88,9 @@ class rpc_master(rpc):
     def call(self, name, data=bytes(), send_timeout=1000, recv_timeout=1000):
         return self._engine.call(name, data, send_timeout, recv_timeout)
 
+    def call_into(self, name, data, buffer, send_timeout=1000, recv_timeout=1000):
+        return self._engine.call_into(name, data, buffer, send_timeout, recv_timeout)
+
     def call_start(self, name, data=bytes(), send_timeout=1000, recv_timeout=1000):
         self._engine.call_start(name, data, send_timeout, recv_timeout)
 

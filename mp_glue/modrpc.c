@@ -66,6 +66,9 @@ typedef struct rpc_engine_obj {
     rpc_buffer_t frame;      /* stream reader: the frame received */
     uint8_t *result_data;    /* master: the RESULT_DATA packet of the running call */
     size_t result_data_len;
+    uint8_t *result_into;    /* master, call_into(): the caller's buffer the RESULT_DATA packet
+                                goes to (NULL: a fresh one), and its length */
+    size_t result_into_len;
     mp_obj_t produced;       /* stream writer: the frame being sent (kept alive) */
     mp_obj_t stream_cb;
     rpc_callback_t *callbacks;
@@ -115,6 +118,16 @@ static uint8_t *rpc_recv_buffer(rpc_engine_obj_t *self, size_t len) {
         case OMV_RPC_PACKET_RESULT_DATA:
             if (len == OMV_RPC_PACKET_OVERHEAD) {
                 return self->small_packet; /* an empty result */
+            }
+            if (self->result_into != NULL) {
+                /* call_into(): the packet goes to the caller's buffer (no allocation). */
+                if (len > self->result_into_len) {
+                    self->glue_error = "TRANSPORT_ERROR: RESULT_DATA longer than the buffer (the result + 4 bytes)";
+                    return NULL;
+                }
+                self->result_data = self->result_into;
+                self->result_data_len = len;
+                return self->result_data;
             }
             /* A retry of the same call reuses the packet it allocated; the buffer becomes
              * the result on success. */
@@ -283,7 +296,9 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                         self->io_buf = rpc_recv_buffer(self, self->io.len);
                         if (self->io_buf == NULL) {
                             self->io_pending = false;
-                            self->glue_error = "TRANSPORT_ERROR: data packet no memory";
+                            if (self->glue_error == NULL) {
+                                self->glue_error = "TRANSPORT_ERROR: data packet no memory";
+                            }
                             rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
                             continue;
                         }
@@ -414,6 +429,8 @@ static bool rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data,
     rpc_begin(self);
     self->result_data = NULL;
     self->result_data_len = 0;
+    self->result_into = NULL;
+    self->result_into_len = 0;
     size_t packet_len = data_info.len + OMV_RPC_PACKET_OVERHEAD;
     uint8_t *packet = rpc_buffer_reserve(&self->command, packet_len);
     if (packet == NULL) {
@@ -441,7 +458,16 @@ static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
         self->status = OMV_RPC_TRANSPORT_ERROR;
         return mp_const_none;
     }
-    mp_obj_t result = rpc_memoryview_new(self->result_data, 2, len, true);
+    mp_obj_t result;
+    if (self->result_into != NULL) {
+        /* call_into(): the result at the start of the caller's buffer. */
+        memmove(self->result_into, self->result_into + 2, len);
+        result = rpc_memoryview_new(self->result_into, 0, len, true);
+        self->result_into = NULL;
+        self->result_into_len = 0;
+    } else {
+        result = rpc_memoryview_new(self->result_data, 2, len, true);
+    }
     self->result_data = NULL; /* handed over to the result */
     self->result_data_len = 0;
     return result;
@@ -455,6 +481,25 @@ static mp_obj_t rpc_engine_call(size_t n_args, const mp_obj_t *args) {
     return rpc_call_outcome(self);
 }
 static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_obj, 5, 5, rpc_engine_call);
+
+/* call_into(name, data, buffer, send_timeout, recv_timeout): call() with the result received
+ * into buffer (writable, the result's length + 4 bytes at least) instead of a fresh object:
+ * nothing allocated per call. Returns a memoryview of buffer[:len]. */
+static mp_obj_t rpc_engine_call_into(size_t n_args, const mp_obj_t *args) {
+    rpc_engine_obj_t *self = rpc_engine(args[0]);
+    mp_buffer_info_t into;
+    mp_get_buffer_raise(args[3], &into, MP_BUFFER_WRITE);
+    if (rpc_call_begin(self, args[1], args[2], args[4], args[5])) {
+        self->result_into = into.buf;
+        self->result_into_len = into.len;
+        rpc_run(self);
+    }
+    mp_obj_t result = rpc_call_outcome(self);
+    self->result_into = NULL;
+    self->result_into_len = 0;
+    return result;
+}
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_call_into_obj, 6, 6, rpc_engine_call_into);
 
 static mp_obj_t rpc_engine_call_start(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
@@ -826,6 +871,7 @@ static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, si
 
 #define RPC_ENGINE_LOCALS(X) \
     X(MP_QSTR_call, rpc_engine_call_obj) \
+    X(MP_QSTR_call_into, rpc_engine_call_into_obj) \
     X(MP_QSTR_call_start, rpc_engine_call_start_obj) \
     X(MP_QSTR_call_poll, rpc_engine_call_poll_obj) \
     X(MP_QSTR_call_result, rpc_engine_call_result_obj) \

@@ -1,5 +1,5 @@
 # Calls per second and heap bytes per call of one master against the echo slave:
-#   bench_calls.py mod|ref SPEC SECONDS SIZE [SIZE...]
+#   bench_calls.py mod|into|ref SPEC SECONDS SIZE [SIZE...]
 # SPEC as in tests/unix/mpy/peer_lib.make (net:PORT, tcp:PORT, py:PORT). Prints RESULT <json>.
 import sys
 import json
@@ -10,8 +10,12 @@ from peer_lib import load_impl, make
 
 impl_name, spec, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
 sizes = [int(a) for a in sys.argv[4:]]
-rpc = load_impl(impl_name)
+# impl "into": our module, each call made with call_into() into one preallocated buffer.
+into = bytearray(max(sizes) + 4) if impl_name == "into" else None
+rpc = load_impl("mod" if into is not None else impl_name)
 m = make(rpc, "master", spec)
+if into is not None:
+    m.call = lambda name, data, send_timeout, recv_timeout: m.call_into(name, data, into, send_timeout, recv_timeout)
 if m.call("echo", b"warm up", send_timeout=5000, recv_timeout=5000) is None:
     raise SystemExit("no slave")
 res = {}

@@ -99,3 +99,28 @@ def test_pipelined_calls(spawn, pty_relay, port, slave_impl, transport):
     assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
     assert master.finish() == 0
     assert slave.finish() == 0
+
+
+@pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("ref", "tcp")])
+def test_call_into(spawn, pty_relay, port, slave_impl, transport):
+    """call_into(): results of 0 B to 64 KiB in the caller's buffer, a view on it, about no heap
+    per call, call()'s conventions (b"" for an unknown name), and a clean failure for a buffer
+    too small."""
+    master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "call_into",
+                               {"module": True})
+    res = master.result(timeout=90)
+    assert res["first"] == "hi"
+    assert res["echo"]["0"] == ["bytes", 0, True]
+    for n in ("1", "100", "1024", "65536"):
+        assert res["echo"][n] == ["memoryview", int(n), True], (n, res["echo"][n])
+    assert res["is_view"] is True
+    assert res["last_ok"] is True
+    assert res["heap_per_call"] < 200, res["heap_per_call"]  # a memoryview, not 64 KiB
+    assert res["unknown"] == ""
+    assert res["small"] is True
+    assert "longer than the buffer" in res["small_error"], res["small_error"]
+    assert res["after_small"] == "again"
+    assert res["read_only"] == "TypeError"
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
+    assert master.finish() == 0
+    assert slave.finish() == 0

@@ -25,6 +25,8 @@ def run(scenario, master, rpc, params, result):
         nonblocking(master, rpc, result)
     elif scenario == "pipeline":
         pipeline(master, rpc, result)
+    elif scenario == "call_into":
+        call_into(master, rpc, result)
     else:
         raise ValueError(scenario)
 
@@ -225,3 +227,38 @@ def pipeline(m, rpc, result):
         result["override_pipeline"] = "no error"
     except ValueError as e:
         result["override_pipeline"] = "ValueError: %s" % e
+
+
+def call_into(m, rpc, result):
+    """call_into(name, data, buffer): the result lands in the caller's buffer (nothing
+    allocated per call), with call()'s return conventions."""
+    import gc
+    result["first"] = text(m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000))
+    buf = bytearray(65536 + 4)
+    checks = {}
+    for n in (0, 1, 100, 1024, 65536):
+        data = bytes((i * 5 + n) & 255 for i in range(n))
+        r = m.call_into("echo", data, buf, send_timeout=3000, recv_timeout=3000)
+        checks[str(n)] = None if r is None else [type(r).__name__, len(r), bytes(r) == data]
+    result["echo"] = checks
+    # The result is a view on the buffer.
+    buf[0] ^= 0xFF
+    result["is_view"] = r[0] == buf[0]
+    # Heap per call: the memoryview alone, not the 64 KiB.
+    gc.collect()
+    before = gc.mem_alloc()
+    for _ in range(10):
+        r = m.call_into("echo", data, buf, send_timeout=3000, recv_timeout=3000)
+    result["heap_per_call"] = (gc.mem_alloc() - before) / 10
+    result["last_ok"] = r is not None and bytes(r) == data
+    result["unknown"] = text(m.call_into("not_registered", b"x", buf))
+    # A buffer too small for the result: a clean failure that says why, and the link goes on.
+    r = m.call_into("echo", bytes(200), bytearray(100), send_timeout=300, recv_timeout=300)
+    result["small"] = r is None
+    result["small_error"] = m.last_error
+    result["after_small"] = text(m.call("echo", b"again", send_timeout=3000, recv_timeout=3000))
+    try:
+        m.call_into("echo", b"x", b"read-only bytes")
+        result["read_only"] = "no error"
+    except TypeError:
+        result["read_only"] = "TypeError"
