@@ -378,8 +378,6 @@ pub struct Engine<B: Buffer> {
     /// Slave: where the rest of COMMAND_DATA goes in the incoming buffer after a repeated
     /// COMMAND_HEADER was skipped (see [`Step::RecvCommandDataRest`]).
     rest_from: u32,
-    /// The attempt now beginning keeps the input (see [`Engine::attempt_timed_out`]).
-    keep_input: bool,
     /// Slave: a RESULT_HEADER was sent in this result phase (the master may then ask for
     /// RESULT_DATA even after the slave's attempt to wait for that request timed out).
     result_header_sent: bool,
@@ -440,7 +438,6 @@ impl<B: Buffer> Engine<B> {
             rest_from: 0,
             result_header_sent: false,
             repeats_skipped: 0,
-            keep_input: false,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
             rx: [0; MAX_HEADER_LEN],
@@ -823,7 +820,10 @@ impl<B: Buffer> Engine<B> {
                     self.attempt_failed(now);
                 }
             }
-            Step::RecvCommandData => {
+            Step::RecvCommandData | Step::RecvCommandDataRest => {
+                // After a skipped repeat the rest was read into the buffer the engine holds;
+                // the master may have sent its header more than twice.
+                let buf = if self.step == Step::RecvCommandDataRest { self.incoming.take() } else { buf };
                 let Err(buf) = self.skip_repeated_command_header(status, buf, now) else {
                     return;
                 };
@@ -845,29 +845,6 @@ impl<B: Buffer> Engine<B> {
                     // Not the repeat it began as: bytes of nothing this turn knows.
                     self.wire_error(Packet::CommandData, WireError::BadMagic);
                     self.attempt_failed(now);
-                }
-            }
-            Step::RecvCommandDataRest => {
-                if !self.received(status, Packet::CommandData) {
-                    return self.attempt_failed(now);
-                }
-                // The master may have sent its header more than twice.
-                let buf = self.incoming.take();
-                let Err(buf) = self.skip_repeated_command_header(status, buf, now) else {
-                    return;
-                };
-                self.incoming = buf;
-                let check = self.incoming.as_ref().map(|b| wire::check(MAGIC_COMMAND_DATA, b.as_ref()));
-                match check {
-                    Some(Ok(_)) => {
-                        self.stats.packets_received += 1;
-                        self.command_data_received();
-                    }
-                    Some(Err(e)) => {
-                        self.wire_error(Packet::CommandData, e);
-                        self.attempt_failed(now);
-                    }
-                    None => self.finish(Status::BadBuffer),
                 }
             }
             Step::SendCommandDataAck => {
@@ -903,8 +880,7 @@ impl<B: Buffer> Engine<B> {
                     self.stats.late_requests += 1;
                     self.step = Step::SendResultData;
                 } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
-                    self.set_tx(&U32Packet::result_header(self.data_len).emit());
-                    self.step = Step::SendResultHeader;
+                    self.answer_result_header_request();
                 } else {
                     self.attempt_failed(now);
                 }
@@ -937,8 +913,7 @@ impl<B: Buffer> Engine<B> {
                         // timeout is longer than the master's retry interval (a reference
                         // master: 3 ms against 20 ms on a bus) the wait above never times out,
                         // and skipping them all kept both sides waiting until the phase ended.
-                        self.set_tx(&U32Packet::result_header(self.data_len).emit());
-                        self.step = Step::SendResultHeader;
+                        self.answer_result_header_request();
                     }
                 } else if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
                     self.step = Step::SendResultData;
@@ -1100,13 +1075,14 @@ impl<B: Buffer> Engine<B> {
         self.attempts = 0;
         self.result_header_sent = false;
         self.repeats_skipped = 0;
-        self.begin_attempt(now);
+        self.begin_attempt(now, false);
     }
 
     /// The reference's `while elapsed(phase_start) < phase_timeout: attempt`: checked only
-    /// between attempts, so an attempt in progress may overrun the phase.
-    fn begin_attempt(&mut self, now: u32) {
-        if now.wrapping_sub(self.phase_start) >= self.phase_timeout {
+    /// between attempts, so an attempt in progress may overrun the phase. `keep_input`: the
+    /// attempt does not flush (see [`Engine::attempt_timed_out`]).
+    fn begin_attempt(&mut self, now: u32, keep_input: bool) {
+        if !self.in_phase(now) {
             return self.phase_expired();
         }
         self.attempts += 1;
@@ -1114,7 +1090,7 @@ impl<B: Buffer> Engine<B> {
             self.stats.retries += 1;
         }
         let in_sync = self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
-        if !self.keep_input && (self.attempts > 1 || !in_sync) {
+        if !keep_input && (self.attempts > 1 || !in_sync) {
             self.step = Step::Flush;
         } else {
             self.attempt_packets();
@@ -1147,17 +1123,19 @@ impl<B: Buffer> Engine<B> {
     }
 
     fn attempt_failed(&mut self, now: u32) {
-        self.short_timeout = grow(self.role, self.short_timeout, self.phase_timeout);
-        self.begin_attempt(now);
+        self.retry(now, false);
     }
 
     /// A retry after a wait for an answer that may only be late (nothing wrong came): the next
     /// attempt keeps the input instead of flushing it. Bytes of a packet cut short by the
     /// timeout then fail the next attempt's first receive (bad magic), whose retry flushes.
     fn attempt_timed_out(&mut self, now: u32) {
-        self.keep_input = true;
-        self.attempt_failed(now);
-        self.keep_input = false;
+        self.retry(now, true);
+    }
+
+    fn retry(&mut self, now: u32, keep_input: bool) {
+        self.short_timeout = grow(self.role, self.short_timeout, self.phase_timeout);
+        self.begin_attempt(now, keep_input);
     }
 
     /// The first packet of an attempt (after its flush, if any); the stream reader's setup.
@@ -1362,6 +1340,12 @@ impl<B: Buffer> Engine<B> {
         }
         self.incoming = Some(buf);
         Ok(())
+    }
+
+    /// Slave: answer a RESULT_HEADER request with the result's length.
+    fn answer_result_header_request(&mut self) {
+        self.set_tx(&U32Packet::result_header(self.data_len).emit());
+        self.step = Step::SendResultHeader;
     }
 
     /// Slave: COMMAND_DATA is in and valid; acknowledge it.
