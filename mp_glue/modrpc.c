@@ -463,8 +463,6 @@ static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
         /* call_into(): the result at the start of the caller's buffer. */
         memmove(self->result_into, self->result_into + 2, len);
         result = rpc_memoryview_new(self->result_into, 0, len, true);
-        self->result_into = NULL;
-        self->result_into_len = 0;
     } else {
         result = rpc_memoryview_new(self->result_data, 2, len, true);
     }
@@ -495,7 +493,7 @@ static mp_obj_t rpc_engine_call_into(size_t n_args, const mp_obj_t *args) {
         rpc_run(self);
     }
     mp_obj_t result = rpc_call_outcome(self);
-    self->result_into = NULL;
+    self->result_into = NULL; /* the buffer is the caller's again */
     self->result_into_len = 0;
     return result;
 }
