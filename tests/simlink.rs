@@ -82,6 +82,23 @@ struct Link {
 }
 
 impl Link {
+    /// A fast link without faults, jitter or staged stalls.
+    fn new(rng: Rng) -> Link {
+        Link {
+            rng,
+            loss: 0.0,
+            down_from: 0,
+            down_until: 0,
+            faults: Faults::default(),
+            jitter_ms: 0,
+            late_result_data_requests: VecDeque::new(),
+            late_command_data_acks: VecDeque::new(),
+            late_command_header_acks: VecDeque::new(),
+            late_result_header_reads: VecDeque::new(),
+            stalls_after_timeout: VecDeque::new(),
+        }
+    }
+
     /// Sends `data` at `now` into `pipe`, applying the faults.
     fn send(&mut self, pipe: &mut Pipe, now: u64, data: &[u8]) {
         if now >= self.down_from && now < self.down_until {
@@ -246,7 +263,7 @@ impl Sim {
         Sim {
             master: Side::new(master(), start),
             slave,
-            link: Link { rng: Rng(seed ^ 0xA5A5), loss: 0.0, down_from: 0, down_until: 0, faults: Faults::default(), jitter_ms: 0, late_result_data_requests: VecDeque::new(), late_command_data_acks: VecDeque::new(), late_command_header_acks: VecDeque::new(), late_result_header_reads: VecDeque::new(), stalls_after_timeout: VecDeque::new() },
+            link: Link::new(Rng(seed ^ 0xA5A5)),
             rng: Rng(seed),
             callback_ms: 0,
             turn_gap_ms: 0,
@@ -495,19 +512,7 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
 fn run_stream(seed: u64, depth: u32, frames: &[Vec<u8>], reader_is_master: bool, loss: f64) -> (Vec<Vec<u8>>, Status, Status) {
     let side = |engine| Side::new(engine, 1000);
     let (mut master, mut slave) = (side(master()), side(slave()));
-    let mut link = Link {
-        rng: Rng(seed),
-        loss,
-        down_from: 0,
-        down_until: 0,
-        faults: Faults::default(),
-        jitter_ms: 3,
-        late_result_data_requests: VecDeque::new(),
-        late_command_data_acks: VecDeque::new(),
-        late_command_header_acks: VecDeque::new(),
-        late_result_header_reads: VecDeque::new(),
-        stalls_after_timeout: VecDeque::new(),
-    };
+    let mut link = Link { loss, jitter_ms: 3, ..Link::new(Rng(seed)) };
     let (reader, writer) = if reader_is_master { (&mut master, &mut slave) } else { (&mut slave, &mut master) };
     assert_eq!(writer.engine.stream_writer_start(5000, 1000), Status::Ok);
     assert_eq!(reader.engine.stream_reader_start(depth, 5000, 1000), Status::Ok);
