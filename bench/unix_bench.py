@@ -19,13 +19,14 @@ def bench_path(name):
     return os.path.join(HERE, "mpy", name)
 
 
-def raw(kind):
-    port = free_port()
-    server = MPy(bench_path("bench_raw.py"), "server", kind, port, name="raw-server")
+def run_pair(what, server_argv, client_argv, timeout):
+    """Starts the server side (a script and its arguments), waits for its READY, runs the client
+    side to its RESULT and returns that; both processes end (or are killed)."""
+    server = MPy(*server_argv, name=what + "-server")
     try:
         server.wait_line("READY")
-        client = MPy(bench_path("bench_raw.py"), "client", kind, port, SECONDS, name="raw-client")
-        res = client.result(timeout=60 + 4 * SECONDS)
+        client = MPy(*client_argv, name=what + "-client")
+        res = client.result(timeout=timeout)
         client.finish()
         server.finish()
         return res
@@ -33,20 +34,19 @@ def raw(kind):
         server.kill()
 
 
+def raw(kind):
+    port = free_port()
+    return run_pair("raw", (bench_path("bench_raw.py"), "server", kind, port),
+                    (bench_path("bench_raw.py"), "client", kind, port, SECONDS), 60 + 4 * SECONDS)
+
+
 def calls(master_impl, slave_impl, transport, slave_transport=None):
     port = free_port()
     kind, _, options = transport.partition(",")
-    slave = MPy("slave.py", slave_impl, "%s:%d" % (slave_transport or kind, port), name="slave")
-    try:
-        slave.wait_line("READY")
-        master = MPy(bench_path("bench_calls.py"), master_impl, "%s:%d%s" % (kind, port, "," + options if options else ""), SECONDS,
-                     *SIZES, name="bench-master")
-        res = master.result(timeout=120 + 10 * SECONDS)
-        master.finish()
-        slave.finish()
-        return res
-    finally:
-        slave.kill()
+    master_spec = "%s:%d%s" % (kind, port, "," + options if options else "")
+    return run_pair("calls", ("slave.py", slave_impl, "%s:%d" % (slave_transport or kind, port)),
+                    (bench_path("bench_calls.py"), master_impl, master_spec, SECONDS) + SIZES,
+                    120 + 10 * SECONDS)
 
 
 def main():
