@@ -24,7 +24,7 @@ try:
 except ImportError:
     _poll = None
 
-_port_init(time.ticks_ms, time.sleep_ms, _poll, time.ticks_add(0, -1))
+_port_init(time.ticks_ms, time.sleep_ms, _poll, time.ticks_add(0, -1), time.ticks_us)
 
 _MASTER = 0
 _SLAVE = 1
@@ -75,10 +75,10 @@ class rpc:
         self._engine.stats_reset()
 
     def set_limits(self, max_argument_len=None, max_result_len=None, max_frame_len=None):
-        self._engine.configure(None, None, max_argument_len, max_result_len, max_frame_len, None, None)
+        self._engine.configure(None, None, max_argument_len, max_result_len, max_frame_len, None, None, None)
 
-    def set_timing(self, short_timeout_ms=None, long_timeout_ms=None, bytes_per_s=None, pipeline=None):
-        self._engine.configure(short_timeout_ms, long_timeout_ms, None, None, None, bytes_per_s, pipeline)
+    def set_timing(self, short_timeout_ms=None, long_timeout_ms=None, bytes_per_s=None, pipeline=None, spin_us=None):
+        self._engine.configure(short_timeout_ms, long_timeout_ms, None, None, None, bytes_per_s, pipeline, spin_us)
 
 
 class rpc_master(rpc):

@@ -797,7 +797,7 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
 }
 
 /* configure(short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
- * max_frame_len, bytes_per_s, pipeline): None leaves a setting as it is. Re-initialises the engine,
+ * max_frame_len, bytes_per_s, pipeline, spin_us): None leaves a setting as it is. Re-initialises the engine,
  * which zeroes its counters; from inside a callback, once the operation that called it ends
  * (re-initialised now, the engine would drop the turn whose result the callback returns). */
 static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
@@ -831,8 +831,17 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
             mp_raise_ValueError(MP_ERROR_TEXT("pipeline needs a transport that buffers input (not I2C, SPI or a Python override)"));
         }
     }
+    uint32_t spin_us = self->transport->spin_us;
+    if (args[8] != mp_const_none) {
+        mp_int_t v = mp_obj_get_int(args[8]);
+        if (v < 0 || v > RPC_SPIN_US_MAX) {
+            mp_raise_ValueError(MP_ERROR_TEXT("spin_us must be 0 to 100000"));
+        }
+        spin_us = (uint32_t)v;
+    }
     self->config = config;
     self->bytes_per_s = bytes_per_s;
+    self->transport->spin_us = spin_us;
     if (self->op == RPC_OP_BLOCKING) {
         self->reinit_pending = true;
     } else {
@@ -840,7 +849,7 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 8, 8, rpc_engine_configure);
+static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 9, 9, rpc_engine_configure);
 
 /* Engine(role, transport): role 0 master, 1 slave. */
 static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {

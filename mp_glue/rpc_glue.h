@@ -49,6 +49,7 @@ RPC_TYPE_DECL(rpc_type_transport);
 typedef struct rpc_port {
     mp_obj_t ticks_ms;  /* time.ticks_ms (native module only) */
     mp_obj_t sleep_ms;  /* time.sleep_ms (native module only) */
+    mp_obj_t ticks_us;  /* time.ticks_us (native module only) */
     mp_obj_t poll;      /* select.poll, or None when the port has no select */
     const mp_obj_type_t *memoryview_type; /* (native module only) */
     /* time.ticks_ms wraps at a power of two that may be below 2**32 (2**30 on a 32-bit

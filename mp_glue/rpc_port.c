@@ -7,9 +7,9 @@
 
 rpc_port_t rpc_port;
 
-/* _port_init(ticks_ms, sleep_ms, poll, ticks_max): called once by the shim with
- * time.ticks_ms, time.sleep_ms, select.poll (or None) and time.ticks_add(0, -1) (the largest
- * ticks value). They are builtins in ROM, so keeping them in a global that the garbage
+/* _port_init(ticks_ms, sleep_ms, poll, ticks_max, ticks_us): called once by the shim with
+ * time.ticks_ms, time.sleep_ms, select.poll (or None), time.ticks_add(0, -1) (the largest
+ * ticks value) and time.ticks_us. They are builtins in ROM, so keeping them in a global that the garbage
  * collector does not scan is safe. */
 static mp_obj_t rpc_port_init(size_t n_args, const mp_obj_t *args) {
     (void)n_args;
@@ -17,6 +17,7 @@ static mp_obj_t rpc_port_init(size_t n_args, const mp_obj_t *args) {
     rpc_port.sleep_ms = args[1];
     rpc_port.poll = args[2];
     rpc_port.ticks_mask = (uint32_t)mp_obj_get_int_truncated(args[3]);
+    rpc_port.ticks_us = args[4];
     #if MICROPY_ENABLE_DYNRUNTIME
     rpc_port.ticks_raw = (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_ms, 0, 0, NULL));
     #endif
@@ -25,7 +26,7 @@ static mp_obj_t rpc_port_init(size_t n_args, const mp_obj_t *args) {
     #endif
     return mp_const_none;
 }
-MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_port_init_obj, 4, 4, rpc_port_init);
+MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_port_init_obj, 5, 5, rpc_port_init);
 
 uint32_t rpc_ticks_ms(void) {
     #if MICROPY_ENABLE_DYNRUNTIME
@@ -35,6 +36,23 @@ uint32_t rpc_ticks_ms(void) {
     return rpc_port.ticks;
     #else
     return (uint32_t)mp_hal_ticks_ms();
+    #endif
+}
+
+uint32_t rpc_ticks_us(void) {
+    #if MICROPY_ENABLE_DYNRUNTIME
+    return (uint32_t)mp_obj_get_int_truncated(mp_call_function_n_kw(rpc_port.ticks_us, 0, 0, NULL));
+    #else
+    return (uint32_t)mp_hal_ticks_us();
+    #endif
+}
+
+uint32_t rpc_us_since(uint32_t start_us) {
+    #if MICROPY_ENABLE_DYNRUNTIME
+    /* time.ticks_us wraps at the same power of two as time.ticks_ms */
+    return (rpc_ticks_us() - start_us) & rpc_port.ticks_mask;
+    #else
+    return rpc_ticks_us() - start_us;
     #endif
 }
 
@@ -173,6 +191,7 @@ MP_DEFINE_CONST_OBJ_TYPE(
 rpc_transport_t *rpc_transport_new(size_t size, const rpc_transport_ops_t *ops) {
     rpc_transport_t *t = rpc_obj_new(size, RPC_TYPE(rpc_type_transport));
     t->ops = ops;
+    t->spin_us = RPC_SPIN_US_DEFAULT;
     return t;
 }
 

@@ -1,8 +1,9 @@
 /*
  * rpc_stream.c: reading and writing any MicroPython stream (UART, USB VCP, socket, file)
- * straight through its stream protocol, with timeouts, and without spinning: waits go to
- * select.poll's ipoll (the kernel's poll on the unix port, the port's event loop on a board),
- * or, on a port without select, to 1 ms sleeps between readiness checks.
+ * straight through its stream protocol, with timeouts. A wait checks readiness for a short
+ * while (the transport's spin_us), then goes to select.poll's ipoll (the kernel's poll on the
+ * unix port, the port's event loop on a board), or, on a port without select, to 1 ms sleeps
+ * between readiness checks.
  */
 #include "rpc_glue.h"
 
@@ -14,7 +15,12 @@
 /* A read or write that would block (non-blocking stream) or ran into the stream's own timeout. */
 #define RPC_IS_WOULD_BLOCK(err) ((err) == MP_EAGAIN || (err) == MP_EWOULDBLOCK || (err) == MP_ETIMEDOUT)
 
-void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking) {
+void rpc_stream_init(rpc_stream_t *s, rpc_transport_t *owner, mp_obj_t obj, bool nonblocking) {
+    s->owner = owner;
+    memset(&s->spin, 0, sizeof(s->spin));
+    s->spin.window_us = RPC_SPIN_US_MAX;
+    s->spin.spinning = true;
+    s->spin.spin_is_best = true;
     s->proto = mp_get_stream_raise(obj, MP_STREAM_OP_READ | MP_STREAM_OP_WRITE | MP_STREAM_OP_IOCTL);
     s->obj = obj;
     s->nonblocking = nonblocking;
@@ -28,17 +34,24 @@ void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking) {
     }
 }
 
-/* Is the stream ready for events now? A stream whose ioctl cannot poll counts as ready. */
-static bool rpc_stream_ready(rpc_stream_t *s, uint8_t events) {
+/* Is the stream ready for events now? 1 yes, 0 no, -1 when its ioctl cannot tell (a file
+ * object of a port whose files do not poll; select.poll may still wait on its descriptor). */
+static int rpc_stream_poll_now(rpc_stream_t *s, uint8_t events) {
     int err;
     mp_uint_t ret = s->proto->ioctl(s->obj, MP_STREAM_POLL, events, &err);
     if (ret == MP_STREAM_ERROR) {
-        return true;
+        return -1;
     }
     return (ret & (events | MP_STREAM_POLL_ERR | MP_STREAM_POLL_HUP)) != 0;
 }
 
-bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
+/* The same, for the wait without a poller: a stream that cannot tell counts as ready. */
+static bool rpc_stream_ready(rpc_stream_t *s, uint8_t events) {
+    return rpc_stream_poll_now(s, events) != 0;
+}
+
+/* The wait that sleeps (the poller, or 1 ms sleeps between readiness checks). */
+static bool rpc_stream_sleep_until_ready(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
     if (s->poller != MP_OBJ_NULL) {
         if (s->poll_events != events) {
             mp_obj_t args[2] = { s->obj, MP_OBJ_NEW_SMALL_INT(events) };
@@ -68,6 +81,83 @@ bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
     return true;
 }
 
+/* Spinning pays when the peer answers within the spin and the spin keeps no one else off a
+ * core: a peer on another core of an idle machine. Otherwise the checks only burn CPU time
+ * that the peer or the rest of the machine could use: on a machine with more runnable work
+ * than cores, a process that spins counts as busy to the scheduler and is woken later. So:
+ * - the window adapts: a wait that slept and was answered later than a whole spin would have
+ *   covered halves it; one answered within it restores it;
+ * - whether to spin at all is measured, in epochs of the microsecond clock: an epoch spins or
+ *   sleeps, as the mode that was best so far, and every RPC_SPIN_EXPLORE_EVERY-th epoch tries
+ *   the other mode; the other mode becomes the best when its epoch moved more packets (recv
+ *   and send with a timeout) than the epoch before it. Counting packets per epoch counts the
+ *   rare long stall too: a process that spins on a busy machine makes most calls faster and
+ *   some a few milliseconds slower. The epochs follow the clock, so that two peers on one
+ *   machine (one clock) try the other mode together: when both spin on a busy machine, one
+ *   peer that sleeps alone gains nothing. */
+#define RPC_SPIN_EPOCH_SHIFT 15     /* epochs of 2**15 us (33 ms) */
+#define RPC_SPIN_EXPLORE_EVERY 8
+#define RPC_SPIN_EPOCH_MIN_PACKETS 16 /* an epoch with fewer packets measured nothing */
+
+/* Spinning is kept when its epochs move more than 8/7 of the packets sleeping's move: it
+ * costs CPU time. */
+static bool rpc_spin_pays(uint32_t spinning_packets, uint32_t sleeping_packets) {
+    return (uint64_t)spinning_packets * 7 > (uint64_t)sleeping_packets * 8;
+}
+
+static void rpc_spin_account(rpc_spin_t *sp) {
+    uint32_t epoch = rpc_ticks_us() >> RPC_SPIN_EPOCH_SHIFT;
+    if (epoch == sp->epoch) {
+        sp->epoch_packets++;
+        return;
+    }
+    /* A new epoch (this packet is counted in it). The one that ended is compared with the
+     * epoch before it only: the work changes over time (a script turns from small calls to
+     * large ones), and a count from further back would compare the modes on other work. An
+     * epoch that moved few packets (an idle script, a slow peer) tells nothing. */
+    uint32_t packets = sp->epoch_packets;
+    if (sp->spinning == sp->spin_is_best) {
+        sp->best_packets = packets;
+    } else if (packets >= RPC_SPIN_EPOCH_MIN_PACKETS || sp->best_packets >= RPC_SPIN_EPOCH_MIN_PACKETS) {
+        /* The other mode was tried: it becomes the best if it did better. */
+        sp->spin_is_best = sp->spinning ? rpc_spin_pays(packets, sp->best_packets)
+            : rpc_spin_pays(sp->best_packets, packets);
+    }
+    /* (An epoch that is skipped, because no packet ended in it, counts as this one.) */
+    sp->epoch = epoch;
+    sp->epoch_packets = 1;
+    bool explore = epoch % RPC_SPIN_EXPLORE_EVERY == RPC_SPIN_EXPLORE_EVERY - 1;
+    sp->spinning = explore ? !sp->spin_is_best : sp->spin_is_best;
+}
+
+bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
+    uint32_t spin_us = s->owner->spin_us;
+    if (timeout_ms == 0 || spin_us == 0) {
+        return rpc_stream_sleep_until_ready(s, events, timeout_ms);
+    }
+    rpc_spin_t *sp = &s->spin;
+    bool ready = false;
+    if (sp->spinning && !sp->cannot_poll) {
+        uint32_t start_us = rpc_ticks_us();
+        uint32_t window_us = sp->window_us < spin_us ? sp->window_us : spin_us;
+        do {
+            int now = rpc_stream_poll_now(s, events);
+            if (now < 0) {
+                sp->cannot_poll = true; /* its waits all go to the poller */
+                break;
+            }
+            ready = now != 0;
+        } while (!ready && rpc_us_since(start_us) < window_us);
+        if (!ready) {
+            ready = rpc_stream_sleep_until_ready(s, events, timeout_ms);
+            sp->window_us = ready && rpc_us_since(start_us) <= spin_us ? spin_us : window_us / 2;
+        }
+    } else {
+        ready = rpc_stream_sleep_until_ready(s, events, timeout_ms);
+    }
+    return ready;
+}
+
 /* Reads once what is there; OK (with *done advanced, maybe by 0 when it would block) or ERROR. */
 static int rpc_stream_read_some(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done) {
     int err = 0;
@@ -82,7 +172,7 @@ static int rpc_stream_read_some(rpc_stream_t *s, uint8_t *buf, size_t len, size_
     return OMV_RPC_IO_OK;
 }
 
-int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
+static int rpc_stream_recv_packet(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
     uint32_t start = rpc_ticks_ms();
     /* A non-blocking stream is read first and waited on when empty; any other stream is only
      * read once the poller says it is readable, so that the read cannot block. */
@@ -118,7 +208,7 @@ int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uin
     return OMV_RPC_IO_OK;
 }
 
-int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
+static int rpc_stream_send_packet(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
     uint32_t start = rpc_ticks_ms();
     bool waited = false; /* the last wait said writable */
     while (*done < len) {
@@ -148,6 +238,25 @@ int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *do
         }
     }
     return OMV_RPC_IO_OK;
+}
+
+/* The spin epochs are measured per packet (a recv or send with a timeout), not per wait: how
+ * many waits a packet takes depends on the mode (a spin sees a packet's bytes arrive in
+ * smaller pieces), how many packets a call takes does not. */
+int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
+    int status = rpc_stream_recv_packet(s, buf, len, done, timeout_ms);
+    if (timeout_ms != 0 && s->owner->spin_us != 0) {
+        rpc_spin_account(&s->spin);
+    }
+    return status;
+}
+
+int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
+    int status = rpc_stream_send_packet(s, data, len, done, timeout_ms);
+    if (timeout_ms != 0 && s->owner->spin_us != 0) {
+        rpc_spin_account(&s->spin);
+    }
+    return status;
 }
 
 int rpc_stream_flush(rpc_stream_t *s) {

@@ -57,9 +57,18 @@ typedef struct rpc_transport_ops {
     bool whole_packets;
 } rpc_transport_ops_t;
 
+/* How long a wait on a stream may check readiness before it goes to sleep in the poller, in
+ * microseconds (set_timing(spin_us=)). A peer on the same machine answers within tens of
+ * microseconds, and waking a process that slept costs about as much again: the checks keep a
+ * call's round trips off the scheduler. The window adapts below this (rpc_stream_wait).
+ * 0: sleep at once. */
+#define RPC_SPIN_US_DEFAULT 100
+#define RPC_SPIN_US_MAX 100000
+
 struct rpc_transport {
     mp_obj_base_t base; /* &rpc_type_transport */
     const rpc_transport_ops_t *ops;
+    uint32_t spin_us;   /* RPC_SPIN_US_DEFAULT; the stream waits of this transport use it */
 };
 
 /* The packet kinds of io.packet that are stream traffic (the network transport sends those
@@ -75,6 +84,9 @@ rpc_transport_t *rpc_transport_get(mp_obj_t obj);
 
 /* Services shared by the transports (rpc_port.c). */
 uint32_t rpc_ticks_ms(void);
+/* A microsecond clock, and the microseconds since one of its readings (wraps handled). */
+uint32_t rpc_ticks_us(void);
+uint32_t rpc_us_since(uint32_t start_us);
 /* Sleep about ms milliseconds, letting the port run its events (may raise KeyboardInterrupt). */
 void rpc_sleep_ms(uint32_t ms);
 /* Time left of timeout_ms since start_ms, 0 once it has passed. */
@@ -83,9 +95,22 @@ static inline uint32_t rpc_time_left(uint32_t start_ms, uint32_t timeout_ms) {
     return spent >= timeout_ms ? 0 : timeout_ms - spent;
 }
 
+/* What a stream's waits learnt about spinning (rpc_stream_wait). */
+typedef struct rpc_spin {
+    uint32_t window_us;      /* how long the next spin may check: adapts below spin_us */
+    uint32_t epoch;          /* the clock's epoch now */
+    uint32_t epoch_packets;  /* packets (recv or send with a timeout) ended in it */
+    uint32_t best_packets;   /* that count in the last epoch of the best mode */
+    bool spin_is_best;       /* the best mode so far */
+    bool spinning;           /* this epoch spins */
+    bool cannot_poll;        /* the stream's ioctl cannot tell readiness: never spin */
+} rpc_spin_t;
+
 /* A stream-protocol object with a poller for waiting on it (rpc_stream.c). Transports over
  * anything with the stream protocol (UART, USB VCP, sockets, files) embed one. */
 typedef struct rpc_stream {
+    rpc_transport_t *owner;      /* the transport this stream belongs to (its spin_us) */
+    rpc_spin_t spin;             /* whether and how long its waits spin (rpc_stream.c) */
     mp_obj_t obj;                /* the stream object, MP_OBJ_NULL when there is none */
     const mp_stream_p_t *proto;  /* its stream protocol (read, write, ioctl) */
     mp_obj_t poller;             /* select.poll() with obj registered, or MP_OBJ_NULL */
@@ -96,7 +121,7 @@ typedef struct rpc_stream {
 } rpc_stream_t;
 
 /* Sets up s for obj (raises TypeError if obj is not a stream). */
-void rpc_stream_init(rpc_stream_t *s, mp_obj_t obj, bool nonblocking);
+void rpc_stream_init(rpc_stream_t *s, rpc_transport_t *owner, mp_obj_t obj, bool nonblocking);
 /* Read/write with the transport rules above (len - *done bytes, timeout 0 = no wait). */
 int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms);
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms);
@@ -104,7 +129,8 @@ int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *do
  * closed it) or an error, OK otherwise. */
 int rpc_stream_flush(rpc_stream_t *s);
 /* Wait up to timeout_ms until s is readable (events MP_STREAM_POLL_RD) or writable
- * (MP_STREAM_POLL_WR); true when it is (or has an error or hang-up to report). */
+ * (MP_STREAM_POLL_WR); true when it is (or has an error or hang-up to report). A wait with
+ * a timeout checks for up to the owner's spin_us before it sleeps. */
 bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms);
 
 #endif /* OMV_RPC_MP_GLUE_TRANSPORT_H */

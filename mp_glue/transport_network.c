@@ -50,7 +50,7 @@ static bool rpc_network_adopt_tcp(rpc_network_transport_t *self, mp_obj_t sock) 
         return false;
     }
     rpc_network_close_tcp(self);
-    rpc_stream_init(&self->tcp, sock, true);
+    rpc_stream_init(&self->tcp, &self->base, sock, true);
     return true;
 }
 
@@ -210,11 +210,12 @@ static const rpc_transport_ops_t rpc_network_transport_ops = {
 static mp_obj_t rpc_network_transport_make(mp_obj_t udp, mp_obj_t listener, mp_obj_t socket_module) {
     rpc_network_transport_t *t = (rpc_network_transport_t *)rpc_transport_new(
         sizeof(rpc_network_transport_t), &rpc_network_transport_ops);
-    rpc_stream_init(&t->udp, udp, true);
+    rpc_stream_init(&t->udp, &t->base, udp, true);
     t->is_master = listener != mp_const_none;
     if (t->is_master) {
-        rpc_stream_init(&t->listener, listener, true);
+        rpc_stream_init(&t->listener, &t->base, listener, true);
     }
+    t->tcp.owner = &t->base;
     t->tcp.obj = MP_OBJ_NULL;
     t->master_addr = MP_OBJ_NULL;
     t->socket_module = socket_module;

@@ -41,7 +41,7 @@ static const rpc_transport_ops_t rpc_stream_transport_ops = {
 static mp_obj_t rpc_stream_transport_make(size_t n_args, const mp_obj_t *args) {
     rpc_stream_transport_t *t = (rpc_stream_transport_t *)rpc_transport_new(
         sizeof(rpc_stream_transport_t), &rpc_stream_transport_ops);
-    rpc_stream_init(&t->stream, args[0], n_args > 1 && mp_obj_is_true(args[1]));
+    rpc_stream_init(&t->stream, &t->base, args[0], n_args > 1 && mp_obj_is_true(args[1]));
     return MP_OBJ_FROM_PTR(t);
 }
 MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_stream_transport_obj, 1, 2, rpc_stream_transport_make);
