@@ -124,3 +124,24 @@ def test_call_into(spawn, pty_relay, port, slave_impl, transport):
     assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
     assert master.finish() == 0
     assert slave.finish() == 0
+
+
+@pytest.mark.parametrize("slave_impl,transport", [("mod", "tcp"), ("mod", "net"), ("mod", "pty"), ("ref", "tcp")])
+def test_spin(spawn, pty_relay, port, slave_impl, transport):
+    """set_timing(spin_us=): calls of 0 B to 64 KiB give the right bytes whether the master's
+    waits sleep at once (0), check for 1 us, for the longest window (100 ms) or the default; a
+    bad value is a clear error that changes nothing."""
+    master, slave = start_pair(spawn, pty_relay, "mod", slave_impl, transport, port, "spin",
+                               {"module": True})
+    res = master.result(timeout=90)
+    assert res["first"] == "hi"
+    for spin_us in ("0", "1", "100000", "100"):
+        assert res["calls"][spin_us] == [12, 0, []], (spin_us, res["calls"][spin_us])
+    assert res["errors"]["negative"] == "ValueError: spin_us must be 0 to 100000", res["errors"]
+    assert res["errors"]["too_long"] == "ValueError: spin_us must be 0 to 100000", res["errors"]
+    assert res["errors"]["str"].startswith("TypeError"), res["errors"]
+    assert res["after_errors"] == "still"
+    assert res["override_spin"] == "taken"
+    assert res["quit"] == "bye", (res.get("quit_error"), res.get("quit_stats"))
+    assert master.finish() == 0
+    assert slave.finish() == 0

@@ -122,9 +122,10 @@ def python_transport_class(base, sock):
 
 
 def make(rpc, role, spec):
-    """make_transport() with optional ",short=N" and ",pipeline" suffixes on spec: the first
-    short timeout (ms) of this side instead of the reference's 3 (master) / 2 (slave); a
-    master that pipelines all its requests (set_timing(pipeline="all"), our module only)."""
+    """make_transport() with optional ",short=N", ",pipeline" and ",spin=US" suffixes on spec:
+    the first short timeout (ms) of this side instead of the reference's 3 (master) / 2
+    (slave); a master that pipelines all its requests (set_timing(pipeline="all"), our module
+    only); how long this side's waits check readiness before sleeping (set_timing(spin_us=))."""
     spec, *options = spec.split(",")
     obj = make_transport(rpc, role, spec)
     for option in options:
@@ -136,6 +137,8 @@ def make(rpc, role, spec):
                 obj._short_timeout_start = short
         elif option == "pipeline":
             obj.set_timing(pipeline="all")
+        elif option.startswith("spin="):
+            obj.set_timing(spin_us=int(option[5:]))
         else:
             raise ValueError("bad option %r in %r" % (option, spec))
     return obj
