@@ -1,6 +1,8 @@
 # The raw link in the same interpreter, for the benchmark's ratios:
-#   bench_raw.py server tcp|udp PORT       echoes what it is sent (the peer at 127.0.0.2)
-#   bench_raw.py client tcp|udp PORT SECONDS
+#   bench_raw.py server tcp|tcpspin|udp PORT       echoes what it is sent (the peer at 127.0.0.2)
+#   bench_raw.py client tcp|tcpspin|udp PORT SECONDS
+# tcpspin: TCP with both sides polling non-blocking sockets in a loop instead of sleeping in
+# recv (what set_timing(spin_us=) does in our module, without its limits).
 # The client measures (1) a ping-pong of four round trips with tiny payloads, the shape of
 # one call's eight packets (12->4, 4+0->4, 4->8, 4->4 bytes), and (2, tcp only) a 64 KiB echo.
 # Prints RESULT <json>.
@@ -17,7 +19,48 @@ ROUND_TRIPS = ((12, 4), (4, 4), (4, 8), (4, 4))
 BIG = 65536
 
 
-def server_tcp():
+def spin_readinto(s, buf):
+    """readinto of a non-blocking socket, asked again until buf is full (never sleeps)."""
+    got = s.readinto(buf)
+    if got == len(buf):
+        return got
+    mv = memoryview(buf)
+    got = got or 0
+    while got < len(buf):
+        n = s.readinto(mv[got:])
+        if n == 0:
+            return got  # the peer closed
+        got += n or 0
+    return got
+
+
+def spin_write(s, data):
+    """write to a non-blocking socket, asked again until all is written (never sleeps)."""
+    done = s.write(data) or 0
+    mv = memoryview(data)
+    while done < len(data):
+        done += s.write(mv[done:]) or 0
+
+
+class Spinning:
+    """A TCP socket set non-blocking and polled in a loop: the raw link with the waits of
+    set_timing(spin_us=...) at their fastest (never asleep), for the benchmark's other ratio."""
+
+    def __init__(self, s):
+        s.setblocking(False)
+        self.s = s
+
+    def readinto(self, buf):
+        return spin_readinto(self.s, buf)
+
+    def write(self, data):
+        spin_write(self.s, data)
+
+    def setsockopt(self, *args):
+        self.s.setsockopt(*args)
+
+
+def server_tcp(spin=False):
     ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     ls.bind(SLAVE)
@@ -25,6 +68,8 @@ def server_tcp():
     print("READY")
     s = ls.accept()[0]
     s.setsockopt(6, 1, 1)
+    if spin:
+        s = Spinning(s)
     # The requests come in the order of ROUND_TRIPS; the first byte of a 12-byte request says
     # R (a round trip), B (a 64 KiB echo follows) or Q (quit).
     reqs = [(bytearray(q), bytes(r)) for q, r in ROUND_TRIPS]
@@ -55,7 +100,7 @@ def round_trips_per_s(s, reqs, seconds):
     return n * 1000000 / time.ticks_diff(time.ticks_us(), t0)
 
 
-def client_tcp(seconds):
+def client_tcp(seconds, spin=False):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     for _ in range(200):
         try:
@@ -64,6 +109,8 @@ def client_tcp(seconds):
         except OSError:
             time.sleep_ms(20)
     s.setsockopt(6, 1, 1)
+    if spin:
+        s = Spinning(s)
     reqs = [(b"R" + bytes(q - 1), bytearray(r)) for q, r in ROUND_TRIPS]
     res = {"rt4_per_s": round_trips_per_s(s, reqs, seconds)}
     big = bytearray(BIG)
@@ -104,7 +151,8 @@ def client_udp(seconds):
 
 
 if role == "server":
-    server_tcp() if kind == "tcp" else server_udp()
+    server_udp() if kind == "udp" else server_tcp(kind == "tcpspin")
 else:
-    res = client_tcp(float(sys.argv[4])) if kind == "tcp" else client_udp(float(sys.argv[4]))
+    seconds = float(sys.argv[4])
+    res = client_udp(seconds) if kind == "udp" else client_tcp(seconds, kind == "tcpspin")
     print("RESULT " + json.dumps(res))
