@@ -100,7 +100,9 @@ typedef struct rpc_spin {
     uint32_t window_us;      /* how long the next spin may check: adapts below spin_us */
     uint32_t epoch;          /* the clock's epoch now */
     uint32_t epoch_packets;  /* packets (recv or send with a timeout) ended in it */
-    uint32_t best_packets;   /* that count in the last epoch of the best mode */
+    uint32_t best_sum;       /* those counts in the 2 epochs before a try of the other mode */
+    uint32_t tried_sum;      /* and in the last 2 epochs of the try */
+    uint32_t explore_every;  /* every explore_every-th epoch tries the other mode (a power of 2) */
     bool spin_is_best;       /* the best mode so far */
     bool spinning;           /* this epoch spins */
     bool cannot_poll;        /* the stream's ioctl cannot tell readiness: never spin */
