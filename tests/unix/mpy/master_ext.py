@@ -33,6 +33,18 @@ def run(scenario, master, rpc, params, result):
         raise ValueError(scenario)
 
 
+def null_override(rpc):
+    """A master whose transport is its Python get_bytes/put_bytes, moving nothing."""
+    class Override(rpc.rpc_master):
+        def get_bytes(self, buff, timeout_ms):
+            return None
+
+        def put_bytes(self, data, timeout_ms):
+            pass
+
+    return Override()
+
+
 def text(r):
     return None if r is None else bytes(r).decode()
 
@@ -217,15 +229,8 @@ def pipeline(m, rpc, result):
     m.set_timing(pipeline="all")
     result["after_on"] = text(m.call("echo", b"on again", send_timeout=3000, recv_timeout=3000))
 
-    class Override(rpc.rpc_master):
-        def get_bytes(self, buff, timeout_ms):
-            return None
-
-        def put_bytes(self, data, timeout_ms):
-            pass
-
     try:
-        Override().set_timing(pipeline=True)
+        null_override(rpc).set_timing(pipeline=True)
         result["override_pipeline"] = "no error"
     except ValueError as e:
         result["override_pipeline"] = "ValueError: %s" % e
@@ -294,13 +299,6 @@ def spin(m, rpc, result):
     result["errors"] = errors
     result["after_errors"] = text(m.call("echo", b"still", send_timeout=3000, recv_timeout=3000))
 
-    class Override(rpc.rpc_master):
-        def get_bytes(self, buff, timeout_ms):
-            return None
-
-        def put_bytes(self, data, timeout_ms):
-            pass
-
     # A Python-override transport has no stream to wait on: the setting is taken and unused.
-    Override().set_timing(spin_us=0)
+    null_override(rpc).set_timing(spin_us=0)
     result["override_spin"] = "taken"
