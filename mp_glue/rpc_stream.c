@@ -14,20 +14,10 @@
 #define RPC_FLUSH_MAX (64 * 1024)
 /* A read or write that would block (non-blocking stream) or ran into the stream's own timeout. */
 #define RPC_IS_WOULD_BLOCK(err) ((err) == MP_EAGAIN || (err) == MP_EWOULDBLOCK || (err) == MP_ETIMEDOUT)
-/* Spinning waits (rpc_stream_wait). */
-#define RPC_SPIN_EPOCH_SHIFT 15     /* epochs of 2**15 us (33 ms) */
-#define RPC_SPIN_EXPLORE_MIN 16     /* a period of epochs that ends with a try of the other mode */
-#define RPC_SPIN_EXPLORE_MAX 256    /* (16 to 256 epochs, 0.5 to 8.6 s) */
-#define RPC_SPIN_TRY_EPOCHS 4       /* epochs a try lasts (>= 2, < RPC_SPIN_EXPLORE_MIN - 2) */
-#define RPC_SPIN_EPOCH_MIN_PACKETS 16 /* an epoch with fewer packets measured nothing */
 
 void rpc_stream_init(rpc_stream_t *s, rpc_transport_t *owner, mp_obj_t obj, bool nonblocking) {
     s->owner = owner;
-    memset(&s->spin, 0, sizeof(s->spin));
-    s->spin.window_us = RPC_SPIN_US_MAX;
-    s->spin.spinning = true;
-    s->spin.spin_is_best = true;
-    s->spin.explore_every = RPC_SPIN_EXPLORE_MIN;
+    rpc_spin_init(&s->spin, RPC_SPIN_US_MAX);
     s->proto = mp_get_stream_raise(obj, MP_STREAM_OP_READ | MP_STREAM_OP_WRITE | MP_STREAM_OP_IOCTL);
     s->obj = obj;
     s->nonblocking = nonblocking;
@@ -88,73 +78,9 @@ static bool rpc_stream_sleep_until_ready(rpc_stream_t *s, uint8_t events, uint32
     return true;
 }
 
-/* Spinning pays when the peer answers within the spin and the spin keeps no one else off a
- * core: a peer on another core of an idle machine. Otherwise the checks only burn CPU time
- * that the peer or the rest of the machine could use: on a machine with more runnable work
- * than cores, a process that spins counts as busy to the scheduler and is woken later. So:
- * - the window adapts: a wait that slept and was answered later than a whole spin would have
- *   covered halves it; one answered within it restores it;
- * - whether to spin at all is measured, in epochs of the microsecond clock: epochs spin or
- *   sleep as the mode that did best so far, and a few epochs now and then try the other mode,
- *   which becomes the best when it moved clearly more packets (recv and send with a timeout)
- *   in the same time (rpc_spin_account). Counting packets per epoch counts the rare long
- *   stall too: a process that spins on a busy machine makes most calls faster and some a few
- *   milliseconds slower. The epochs follow the clock, so that two peers on one machine (one
- *   clock) try the other mode together: when both spin on a busy machine, one peer that
- *   sleeps alone gains nothing. */
-
-/* Which mode a try makes the best. Spinning costs CPU time, and on a busy machine an epoch's
- * count is noisy: spinning is taken only when it moved half as many packets again as
- * sleeping, and kept while it moves more than 8/7 of sleeping's. */
-static bool rpc_spin_is_best_after(bool spin_was_best, uint32_t spinning_packets, uint32_t sleeping_packets) {
-    return spin_was_best ? (uint64_t)spinning_packets * 7 > (uint64_t)sleeping_packets * 8
-        : (uint64_t)spinning_packets * 2 >= (uint64_t)sleeping_packets * 3;
-}
-
-static void rpc_spin_account(rpc_spin_t *sp) {
-    uint32_t epoch = rpc_ticks_us() >> RPC_SPIN_EPOCH_SHIFT;
-    if (epoch == sp->epoch) {
-        sp->epoch_packets++;
-        return;
-    }
-    /* A new epoch (this packet is counted in it). The other mode is tried for
-     * RPC_SPIN_TRY_EPOCHS epochs at the end of each period of explore_every epochs, and the
-     * packets of its last 2 epochs (the first ones still pay for the mode before: a process
-     * that spun is woken later for a while on a busy machine) are compared with those of the
-     * 2 epochs right before the try: the work changes over time (a script turns from small
-     * calls to large ones), and counts from further back would compare the modes on other
-     * work. Epochs that moved few packets (an idle script, a slow peer) tell nothing. */
-    uint32_t packets = sp->epoch_packets;
-    uint32_t every = sp->explore_every;
-    uint32_t position = sp->epoch % every;
-    bool trying = sp->spinning != sp->spin_is_best;
-    if (position < every - RPC_SPIN_TRY_EPOCHS - 2) {
-        sp->best_sum = sp->tried_sum = 0;
-    } else if (position < every - RPC_SPIN_TRY_EPOCHS) {
-        sp->best_sum += trying ? 0 : packets;
-    } else if (position >= every - 2 && trying) {
-        sp->tried_sum += packets;
-    }
-    if (position == every - 1 && trying
-        && (sp->tried_sum >= 2 * RPC_SPIN_EPOCH_MIN_PACKETS || sp->best_sum >= 2 * RPC_SPIN_EPOCH_MIN_PACKETS)) {
-        /* Each try that changes nothing doubles the time to the next, up to
-         * RPC_SPIN_EXPLORE_MAX epochs: trying costs. */
-        bool spin_is_best = sp->spinning ? rpc_spin_is_best_after(false, sp->tried_sum, sp->best_sum)
-            : rpc_spin_is_best_after(true, sp->best_sum, sp->tried_sum);
-        if (spin_is_best != sp->spin_is_best) {
-            sp->spin_is_best = spin_is_best;
-            sp->explore_every = RPC_SPIN_EXPLORE_MIN;
-        } else if (sp->explore_every < RPC_SPIN_EXPLORE_MAX) {
-            sp->explore_every *= 2;
-        }
-    }
-    /* (An epoch that is skipped, because no packet ended in it, counts as this one.) */
-    sp->epoch = epoch;
-    sp->epoch_packets = 1;
-    bool explore = epoch % sp->explore_every >= sp->explore_every - RPC_SPIN_TRY_EPOCHS;
-    sp->spinning = explore ? !sp->spin_is_best : sp->spin_is_best;
-}
-
+/* A wait spins when the stream's tuner says so (rpc_spin.h), for at most its window: the
+ * window halves after a wait that slept and was answered later than a whole spin would have
+ * covered, and comes back after one answered within it (a slow peer: no spin at all). */
 bool rpc_stream_wait(rpc_stream_t *s, uint8_t events, uint32_t timeout_ms) {
     uint32_t spin_us = s->owner->spin_us;
     if (timeout_ms == 0 || spin_us == 0) {
@@ -271,7 +197,7 @@ static int rpc_stream_send_packet(rpc_stream_t *s, const uint8_t *data, size_t l
 int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
     int status = rpc_stream_recv_packet(s, buf, len, done, timeout_ms);
     if (timeout_ms != 0 && s->owner->spin_us != 0) {
-        rpc_spin_account(&s->spin);
+        rpc_spin_account(&s->spin, rpc_ticks_us());
     }
     return status;
 }
@@ -279,7 +205,7 @@ int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uin
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
     int status = rpc_stream_send_packet(s, data, len, done, timeout_ms);
     if (timeout_ms != 0 && s->owner->spin_us != 0) {
-        rpc_spin_account(&s->spin);
+        rpc_spin_account(&s->spin, rpc_ticks_us());
     }
     return status;
 }

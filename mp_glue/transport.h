@@ -28,6 +28,7 @@
 #include "py/obj.h"
 #include "py/stream.h"
 #include "omv_rpc.h"
+#include "rpc_spin.h"
 
 /* What flush/send/recv return: OMV_RPC_IO_OK, OMV_RPC_IO_TIMEOUT or OMV_RPC_IO_ERROR. */
 
@@ -95,18 +96,6 @@ static inline uint32_t rpc_time_left(uint32_t start_ms, uint32_t timeout_ms) {
     return spent >= timeout_ms ? 0 : timeout_ms - spent;
 }
 
-/* What a stream's waits learnt about spinning (rpc_stream_wait). */
-typedef struct rpc_spin {
-    uint32_t window_us;      /* how long the next spin may check: adapts below spin_us */
-    uint32_t epoch;          /* the clock's epoch now */
-    uint32_t epoch_packets;  /* packets (recv or send with a timeout) ended in it */
-    uint32_t best_sum;       /* those counts in the 2 epochs before a try of the other mode */
-    uint32_t tried_sum;      /* and in the last 2 epochs of the try */
-    uint32_t explore_every;  /* every explore_every-th epoch tries the other mode (a power of 2) */
-    bool spin_is_best;       /* the best mode so far */
-    bool spinning;           /* this epoch spins */
-    bool cannot_poll;        /* the stream's ioctl cannot tell readiness: never spin */
-} rpc_spin_t;
 
 /* A stream-protocol object with a poller for waiting on it (rpc_stream.c). Transports over
  * anything with the stream protocol (UART, USB VCP, sockets, files) embed one. */
