@@ -2,7 +2,7 @@
 # independent pure-Python peer bench/ref_rpc.py (also the issue-4 baseline).
 #   make unix-test   -> tests/unix/ (our module against itself and bench/ref_rpc.py in both
 #                       roles, over UDP/TCP loopback, TCP and pty streams, Python transports;
-#                       hostile peers; mutex; vectors byte-exact). About 4-5 minutes on 2 cores.
+#                       hostile peers; mutex; vectors byte-exact). About 2 minutes on 2 cores.
 #   make unix-bench  -> bench/unix_bench.py: calls/s, ratios to the raw link, heap per call.
 
 .PHONY: unix-test unix-bench
