@@ -193,21 +193,20 @@ static int rpc_stream_send_packet(rpc_stream_t *s, const uint8_t *data, size_t l
 
 /* The spin epochs are measured per packet (a recv or send with a timeout), not per wait: how
  * many waits a packet takes depends on the mode (a spin sees a packet's bytes arrive in
- * smaller pieces), how many packets a call takes does not. */
-int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
-    int status = rpc_stream_recv_packet(s, buf, len, done, timeout_ms);
+ * smaller pieces), how many packets a call takes does not. Returns status. */
+static int rpc_stream_packet_done(rpc_stream_t *s, uint32_t timeout_ms, int status) {
     if (timeout_ms != 0 && s->owner->spin_us != 0) {
         rpc_spin_account(&s->spin, rpc_ticks_us());
     }
     return status;
 }
 
+int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms) {
+    return rpc_stream_packet_done(s, timeout_ms, rpc_stream_recv_packet(s, buf, len, done, timeout_ms));
+}
+
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms) {
-    int status = rpc_stream_send_packet(s, data, len, done, timeout_ms);
-    if (timeout_ms != 0 && s->owner->spin_us != 0) {
-        rpc_spin_account(&s->spin, rpc_ticks_us());
-    }
-    return status;
+    return rpc_stream_packet_done(s, timeout_ms, rpc_stream_send_packet(s, data, len, done, timeout_ms));
 }
 
 int rpc_stream_flush(rpc_stream_t *s) {
