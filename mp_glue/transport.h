@@ -96,7 +96,6 @@ static inline uint32_t rpc_time_left(uint32_t start_ms, uint32_t timeout_ms) {
     return spent >= timeout_ms ? 0 : timeout_ms - spent;
 }
 
-
 /* A stream-protocol object with a poller for waiting on it (rpc_stream.c). Transports over
  * anything with the stream protocol (UART, USB VCP, sockets, files) embed one. */
 typedef struct rpc_stream {

@@ -215,7 +215,6 @@ static mp_obj_t rpc_network_transport_make(mp_obj_t udp, mp_obj_t listener, mp_o
     if (t->is_master) {
         rpc_stream_init(&t->listener, &t->base, listener, true);
     }
-    t->tcp.owner = &t->base;
     t->tcp.obj = MP_OBJ_NULL;
     t->master_addr = MP_OBJ_NULL;
     t->socket_module = socket_module;
