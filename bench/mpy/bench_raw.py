@@ -19,29 +19,6 @@ ROUND_TRIPS = ((12, 4), (4, 4), (4, 8), (4, 4))
 BIG = 65536
 
 
-def spin_readinto(s, buf):
-    """readinto of a non-blocking socket, asked again until buf is full (never sleeps)."""
-    got = s.readinto(buf)
-    if got == len(buf):
-        return got
-    mv = memoryview(buf)
-    got = got or 0
-    while got < len(buf):
-        n = s.readinto(mv[got:])
-        if n == 0:
-            return got  # the peer closed
-        got += n or 0
-    return got
-
-
-def spin_write(s, data):
-    """write to a non-blocking socket, asked again until all is written (never sleeps)."""
-    done = s.write(data) or 0
-    mv = memoryview(data)
-    while done < len(data):
-        done += s.write(mv[done:]) or 0
-
-
 class Spinning:
     """A TCP socket set non-blocking and polled in a loop: the raw link with the waits of
     set_timing(spin_us=...) at their fastest (never asleep), for the benchmark's other ratio."""
@@ -51,13 +28,24 @@ class Spinning:
         self.s = s
 
     def readinto(self, buf):
-        return spin_readinto(self.s, buf)
+        """Asks again until buf is full (or the peer closed); never sleeps."""
+        got = self.s.readinto(buf) or 0
+        if got == len(buf):
+            return got  # the usual case: no view to allocate
+        mv = memoryview(buf)
+        while got < len(buf):
+            n = self.s.readinto(mv[got:])
+            if n == 0:
+                break  # the peer closed
+            got += n or 0
+        return got
 
     def write(self, data):
-        spin_write(self.s, data)
-
-    def setsockopt(self, *args):
-        self.s.setsockopt(*args)
+        """Asks again until all is written; never sleeps."""
+        done = self.s.write(data) or 0
+        mv = memoryview(data)
+        while done < len(data):
+            done += self.s.write(mv[done:]) or 0
 
 
 def server_tcp(spin=False):
