@@ -9,28 +9,18 @@ STATS_NAMES = ("packets_sent", "packets_received", "bad_magic", "bad_crc", "too_
 
 
 def run(scenario, master, rpc, params, result):
-    m = master
-    if scenario == "limits_in_callback":
-        r = m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000)
-        r = m.call("set_limits", json.dumps({"max_argument_len": 100}), send_timeout=2000, recv_timeout=2000)
-        result["set_limits"] = text(r)
-        result["set_limits_error"] = m.last_error
-        r = m.call("echo", b"y" * 101, send_timeout=2000, recv_timeout=300)
-        result["over_limit"] = r is None
-    elif scenario == "hostile_master":
-        hostile_master(m, rpc, result)
-    elif scenario == "api":
-        api(master, rpc, result)
-    elif scenario == "nonblocking":
-        nonblocking(master, rpc, result)
-    elif scenario == "pipeline":
-        pipeline(master, rpc, result)
-    elif scenario == "call_into":
-        call_into(master, rpc, result)
-    elif scenario == "spin":
-        spin(master, rpc, result)
-    else:
+    if scenario not in SCENARIOS:
         raise ValueError(scenario)
+    SCENARIOS[scenario](master, rpc, result)
+
+
+def limits_in_callback(m, rpc, result):
+    r = m.call("echo", b"hi", send_timeout=5000, recv_timeout=5000)
+    r = m.call("set_limits", json.dumps({"max_argument_len": 100}), send_timeout=2000, recv_timeout=2000)
+    result["set_limits"] = text(r)
+    result["set_limits_error"] = m.last_error
+    r = m.call("echo", b"y" * 101, send_timeout=2000, recv_timeout=300)
+    result["over_limit"] = r is None
 
 
 def null_override(rpc):
@@ -302,3 +292,15 @@ def spin(m, rpc, result):
     # A Python-override transport has no stream to wait on: the setting is taken and unused.
     null_override(rpc).set_timing(spin_us=0)
     result["override_spin"] = "taken"
+
+
+# run()'s scenarios, by the name the tests give.
+SCENARIOS = {
+    "limits_in_callback": limits_in_callback,
+    "hostile_master": hostile_master,
+    "api": api,
+    "nonblocking": nonblocking,
+    "pipeline": pipeline,
+    "call_into": call_into,
+    "spin": spin,
+}
