@@ -23,20 +23,29 @@
  *                                      callback; complete(OK) or complete(ERROR) to stop
  *         case OMV_RPC_ACTION_PRODUCE: (stream writer) get the next frame from the callback; complete
  *                                      with that frame as buf/len (sent raw, no framing)
+ *         case OMV_RPC_ACTION_WAIT:    (a pause after a transport error) sleep until io.deadline_ms
+ *                                      (a non-blocking caller may return and come back); complete(OK)
  *         case OMV_RPC_ACTION_DONE:    io.status says how the operation ended
  *         }
  *         omv_rpc_complete(e, now_ms, status, buf, len);
  *     }
  *
- * Time is a wrapping u32 millisecond counter (ticks_ms). Timeouts in io are relative to the
- * moment the action is carried out. All integers on the wire are little-endian.
+ * Time is a wrapping u32 millisecond counter (ticks_ms). The engine owns every timing rule:
+ * io.deadline_ms (and io.start_deadline_ms for a first byte) are absolute on that clock, the
+ * step's start plus io.timeout_ms (which already includes the wire-time stretch of
+ * config.bytes_per_s); a caller waits until them and no longer, and keeps no timing of its own.
+ * omv_rpc_poll_timeout() gives the next deadline, for a caller that sleeps between polls.
+ * All integers on the wire are little-endian.
  * Every pointer the engine hands out in io stays valid until the next complete() on the same
  * engine; every buffer the caller passes must stay valid until the next DONE (the engine
- * keeps pointers to the command data packet, the result packet and the last frame).
+ * keeps pointers to the command data packet, the result packet and the last frame), and a
+ * slave's result packet until its next DISPATCH or abort (with config.split_reads, the slave
+ * keeps the last result for a master that lost RESULT_DATA and asks again).
  */
 #ifndef OMV_RPC_H
 #define OMV_RPC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,7 +66,7 @@ extern "C" {
 
 /* Size and alignment of the caller-owned engine state. The engine checks at compile time
  * that its state fits. */
-#define OMV_RPC_ENGINE_SIZE 256u
+#define OMV_RPC_ENGINE_SIZE 320u
 typedef struct omv_rpc_engine {
     uint64_t opaque[OMV_RPC_ENGINE_SIZE / 8];
 } omv_rpc_engine_t;
@@ -70,6 +79,7 @@ typedef struct omv_rpc_engine {
 #define OMV_RPC_ACTION_DISPATCH 4u
 #define OMV_RPC_ACTION_DELIVER  5u
 #define OMV_RPC_ACTION_PRODUCE  6u
+#define OMV_RPC_ACTION_WAIT     7u
 
 /* FLUSH comes at the start of an attempt that must resynchronise: every retry, and the first
  * attempt of a call's or a turn's phase unless the link is in sync; and once before the stream
@@ -143,6 +153,12 @@ typedef struct omv_rpc_io {
                              request at once when the sides are in step; a request that came
                              after the slave's short timeout gets no answer, and the master
                              would otherwise wait out the long timeout past recv_timeout. */
+    uint32_t deadline_ms;       /* SEND, RECV, WAIT: absolute deadline (see above) */
+    uint32_t start_deadline_ms; /* RECV with start_timeout_ms != 0: the first byte's deadline */
+    const uint8_t *prefix;      /* RECV with data NULL: the packet's first prefix_len bytes, already
+                                   read by the engine (to tell which packet came): copy them to
+                                   the start of your buffer and read only the rest */
+    uint32_t prefix_len;
 } omv_rpc_io_t;
 
 /* Timing and limits. Zero fields take the reference defaults shown. */
@@ -157,6 +173,17 @@ typedef struct omv_rpc_config {
     uint32_t pipeline;           /* master: OMV_RPC_PIPELINE_* bits, requests sent right behind
                                     the one before them (a round trip saved each, same bytes);
                                     0: the reference order. Not for I2C or SPI. */
+    uint32_t bytes_per_s;        /* the link's rate (0: fast): every io may take its bytes' wire
+                                    time + the first short timeout; the master's reply waits add
+                                    the wire time of what it just wrote */
+    uint32_t error_pause_ms;     /* pause (ACTION_WAIT) after an io completed ERROR, before the
+                                    next attempt: the first short timeout */
+    uint32_t split_reads;        /* nonzero: the transport is a byte stream that may be read in
+                                    pieces (UART, USB VCP, TCP, pty, UDP through a datagram
+                                    buffer): the slave reads the first 4 bytes of a packet to
+                                    tell a repeated request from the packet it waits for, and
+                                    keeps its last result. 0: whole packets only (I2C, SPI, CAN,
+                                    a Python override) */
 } omv_rpc_config_t;
 
 /* omv_rpc_config_t.pipeline: the RESULT_DATA request right behind the RESULT_HEADER request
@@ -200,6 +227,9 @@ uint32_t omv_rpc_stream_writer_start(omv_rpc_engine_t *e, uint32_t write_timeout
  * packet_len < 4 or a NULL packet). */
 
 void omv_rpc_poll(omv_rpc_engine_t *e, uint32_t now_ms, omv_rpc_io_t *io);
+/* The deadline of what the engine asks for now into *deadline_ms (a first byte's, if earlier);
+ * false when it waits for nothing timed (done, idle, FLUSH, a callback). */
+bool omv_rpc_poll_timeout(omv_rpc_engine_t *e, uint32_t *deadline_ms);
 
 /* buf/len: the caller's buffer for a RECV with io.data == NULL (len must equal io.len), the
  * result packet for DISPATCH, the frame for PRODUCE; otherwise NULL/0. The result packet at
@@ -229,6 +259,12 @@ typedef struct omv_rpc_stats {
     uint32_t commands_served;
     uint32_t stream_frames;
     uint32_t late_requests;      /* slave: requests that came twice or late, handled in step */
+    uint32_t repeats_answered;   /* slave: a repeated COMMAND_HEADER/COMMAND_DATA acked again (no
+                                    second callback), a repeated RESULT_HEADER/RESULT_DATA request
+                                    answered from the kept result */
+    uint32_t new_commands;       /* slave: a new COMMAND_HEADER that ended the wait for COMMAND_DATA
+                                    or for the result requests */
+    uint32_t stray_replies;      /* master: a second ack skipped; COMMAND_DATA sent again alone */
 } omv_rpc_stats_t;
 
 void omv_rpc_stats(const omv_rpc_engine_t *e, omv_rpc_stats_t *out);

@@ -65,6 +65,20 @@ pub struct Config {
     /// saves a round trip a call; the bytes on the wire are the same. 0 (the reference order)
     /// by default.
     pub pipeline: u32,
+    /// The link's rate in bytes/s (0: unknown, a fast link): every send and receive may take
+    /// at least the wire time of its bytes plus the first short timeout, and the master waits
+    /// for a reply at least the wire time of what it just wrote (set_timing(bytes_per_s=)).
+    pub bytes_per_s: u32,
+    /// Pause after a send or receive the caller reported as an error (a transport that fails
+    /// at once: nobody listening), before the next attempt ([`Io::Wait`]); 0: the first short
+    /// timeout.
+    pub error_pause_ms: u32,
+    /// Nonzero when the transport carries a byte stream that may be read in pieces (UART, USB
+    /// VCP, TCP, pty; UDP read through a datagram buffer): the slave then reads the first
+    /// bytes of a packet to tell a repeated request from the packet it waits for (see
+    /// [`Stats::repeats_answered`]). 0 for buses that move whole packets (I2C, SPI, CAN, a
+    /// Python override): each receive asks for the whole packet the peer is expected to send.
+    pub split_reads: u32,
 }
 
 impl Config {
@@ -84,6 +98,9 @@ impl Config {
             max_queue_depth: or(self.max_queue_depth, defaults::MAX_QUEUE_DEPTH),
             stream_timeout_ms: or(self.stream_timeout_ms, defaults::STREAM_TIMEOUT_MS),
             pipeline: self.pipeline,
+            bytes_per_s: self.bytes_per_s,
+            error_pause_ms: or(self.error_pause_ms, or(self.short_timeout_ms, short)),
+            split_reads: self.split_reads,
         }
     }
 }
@@ -189,6 +206,16 @@ pub struct Stats {
     /// COMMAND_DATA was expected, a repeated RESULT_HEADER request read where the RESULT_DATA
     /// request was expected, a RESULT_DATA request that came after the slave stopped waiting.
     pub late_requests: u32,
+    /// Slave: repeats answered again from what this side still holds: a COMMAND_HEADER or
+    /// COMMAND_DATA re-acknowledged (the master lost the ack; the callback is not run twice),
+    /// a RESULT_HEADER or RESULT_DATA request answered from the result kept after the turn.
+    pub repeats_answered: u32,
+    /// Slave: a new COMMAND_HEADER that ended the wait for COMMAND_DATA or for the result
+    /// requests (the master gave up on the call and started another).
+    pub new_commands: u32,
+    /// Master: replies to an earlier try skipped where another reply was due (a second ack
+    /// of a repeated COMMAND_HEADER), and COMMAND_DATA sent again alone.
+    pub stray_replies: u32,
 }
 
 /// What ended the last operation that did not end OK, and the last attempt failure in it.
@@ -234,12 +261,19 @@ pub enum Io<'e> {
     /// before it, so whatever is pending is left over (unread acks of an earlier stream).
     /// Peers see the same bytes on the wire either way.
     Flush,
-    /// Write `data` within `timeout_ms`; complete with Ok, Timeout or Error.
-    Send { packet: Packet, timeout_ms: u32, data: &'e [u8] },
-    /// Read exactly `len` bytes within `timeout_ms`: into `into` when it is given (then
-    /// `complete(status, None)`), else into a buffer of the caller's own of `len` bytes that it
-    /// passes to `complete` (a data packet or stream frame, whose memory the caller owns).
-    Recv { packet: Packet, timeout_ms: u32, len: usize, into: Option<&'e mut [u8]> },
+    /// Write `data` by `deadline_ms` (`timeout_ms` after the step began); complete with Ok,
+    /// Timeout or Error.
+    Send { packet: Packet, timeout_ms: u32, deadline_ms: u32, data: &'e [u8] },
+    /// Read exactly `len` bytes by `deadline_ms` (`timeout_ms` after the step began): into
+    /// `into` when it is given (then `complete(status, None)`), else into a buffer of the
+    /// caller's own of `len` bytes that it passes to `complete` (a data packet or stream frame,
+    /// whose memory the caller owns). `prefix`: the packet's first bytes, already read (to tell
+    /// which packet it is): the caller puts them at the start of its buffer and reads only the
+    /// rest. See [`Engine::first_byte_deadline`] for the limit on the first byte.
+    Recv { packet: Packet, timeout_ms: u32, deadline_ms: u32, len: usize, prefix: &'e [u8], into: Option<&'e mut [u8]> },
+    /// Wait until `deadline_ms` (a pause after a transport error), then `complete(Ok)`. A
+    /// non-blocking caller may return and come back; completing earlier changes nothing.
+    Wait { deadline_ms: u32 },
     /// Slave: run the callback named by `name_hash` on `argument`; complete with the result
     /// packet: a buffer of result length + 4 whose `[2, len - 2)` holds the result (the engine
     /// frames it in place). An unknown name is answered with an empty result (4 bytes).
@@ -261,6 +295,7 @@ impl Io<'_> {
             Io::Dispatch { .. } => 4,
             Io::Deliver { .. } => 5,
             Io::Produce => 6,
+            Io::Wait { .. } => 7,
         }
     }
 }
@@ -287,6 +322,8 @@ enum Step {
     Done,
     /// Drop pending input: a retry, a first attempt out of sync, the stream reader's start.
     Flush,
+    /// The pause after a transport error, before the next attempt.
+    Pause,
     // Master call.
     SendCommandHeader,
     RecvCommandHeaderAck,
@@ -294,16 +331,28 @@ enum Step {
     RecvCommandDataAck,
     SendResultHeaderRequest,
     RecvResultHeader,
+    /// The second half of RESULT_HEADER, after a stray ack was found in its first half.
+    RecvResultHeaderRest,
     SendResultDataRequest,
     RecvResultData,
     // Slave turn.
     RecvCommandHeader,
     SendCommandHeaderAck,
+    /// The last 8 bytes of a COMMAND_HEADER whose first 4 were read to tell it apart from a
+    /// request for a result this side still holds (split reads).
+    RecvCommandHeaderRest,
+    /// The first 4 bytes of what comes while COMMAND_DATA is due (split reads): COMMAND_DATA,
+    /// or a COMMAND_HEADER again (the master lost the ack, or has started another call). In
+    /// the result phase: a repeated COMMAND_DATA after a repeated COMMAND_HEADER was acked.
+    RecvCommandDataHead,
+    /// COMMAND_DATA (after its first 4 bytes, with split reads).
     RecvCommandData,
-    /// The rest of a COMMAND_HEADER read twice, when COMMAND_DATA is shorter than it.
-    RecvRepeatedCommandHeader,
-    /// The last bytes of COMMAND_DATA after a repeated COMMAND_HEADER was skipped.
-    RecvCommandDataRest,
+    /// The last 8 bytes of a COMMAND_HEADER that came where COMMAND_DATA or a result request
+    /// was due.
+    RecvRepeatedHeaderRest,
+    /// Result phase: the rest of a COMMAND_DATA sent again (the master lost its ack), read
+    /// into the argument's buffer to check that it is the command already taken.
+    RecvRepeatedCommandData,
     SendCommandDataAck,
     Dispatch,
     RecvResultHeaderRequest,
@@ -369,18 +418,37 @@ pub struct Engine<B: Buffer> {
     in_sync: bool,
     /// When the last send or receive completed.
     last_io_at: u32,
-    /// The master's RESULT_DATA receive: its first byte must come within this many ms (see
-    /// [`Engine::start_timeout_ms`]); set when the request has been sent.
-    result_data_start_timeout: u32,
-    /// The master's COMMAND_DATA ack wait (see [`Engine::committed_reply_wait_at`]): the ack
-    /// is the slave's commit point; set when COMMAND_DATA has been sent.
-    command_data_ack_timeout: u32,
-    /// Slave: where the rest of COMMAND_DATA goes in the incoming buffer after a repeated
-    /// COMMAND_HEADER was skipped (see [`Step::RecvCommandDataRest`]).
-    rest_from: u32,
+    /// When the current step began (the `now` of the call that set it): the deadlines of its
+    /// send, receive or pause count from here.
+    step_at: u32,
+    /// The master's replies after which the slave has moved on (the COMMAND_DATA ack, the
+    /// first byte of RESULT_DATA): how long to wait, set when the packet before them went out
+    /// ([`Engine::reply_wait`]).
+    reply_wait_ms: u32,
+    /// Master: COMMAND_DATA went out in this phase (a COMMAND_DATA ack is then the slave's
+    /// commit, whenever it comes); and again alone in this attempt.
+    command_data_sent: bool,
+    command_data_resent: bool,
+    /// Slave: the COMMAND_DATA wait follows a repeated COMMAND_HEADER: if nothing comes
+    /// within a short timeout, the master lost the ack and waits for it.
+    after_repeat: bool,
     /// Slave: a RESULT_HEADER was sent in this result phase (the master may then ask for
     /// RESULT_DATA even after the slave's attempt to wait for that request timed out).
     result_header_sent: bool,
+    /// Slave: answering from the result kept after its turn (see [`Engine::kept_result`]).
+    resending: bool,
+    /// Slave: the result of the last turn is kept (the outgoing buffer) for the master's
+    /// repeated requests, until a new COMMAND_HEADER or `kept_for` ms after `kept_at`.
+    kept: bool,
+    kept_len: u32,
+    kept_at: u32,
+    kept_for: u32,
+    /// Slave: the crc of the COMMAND_DATA taken in this turn (a repeat must carry the same).
+    committed_crc: u16,
+    /// Slave: recv_timeout of the turn (a command phase started over by a new COMMAND_HEADER).
+    command_phase_timeout: u32,
+    /// Slave: the argument length of the command in this turn.
+    argument_len: u32,
     /// Slave: RESULT_HEADER requests skipped since the last RESULT_HEADER went out (see
     /// [`Step::RecvResultDataRequest`]).
     repeats_skipped: u32,
@@ -433,10 +501,20 @@ impl<B: Buffer> Engine<B> {
             lfsr: AckLfsr::START,
             in_sync: false,
             last_io_at: 0,
-            result_data_start_timeout: 0,
-            command_data_ack_timeout: 0,
-            rest_from: 0,
+            step_at: 0,
+            reply_wait_ms: 0,
+            command_data_sent: false,
+            command_data_resent: false,
+            after_repeat: false,
             result_header_sent: false,
+            resending: false,
+            kept: false,
+            kept_len: 0,
+            kept_at: 0,
+            kept_for: 0,
+            committed_crc: 0,
+            command_phase_timeout: 0,
+            argument_len: 0,
             repeats_skipped: 0,
             tx_len: 0,
             tx: [0; MAX_HEADER_LEN],
@@ -464,23 +542,44 @@ impl<B: Buffer> Engine<B> {
     }
 
     /// For the [`Io::Recv`] that [`Engine::poll`] asks for now: the first byte of the packet
-    /// must arrive within this many ms of the receive's start, else the caller completes it
-    /// with `Timeout` (the whole packet still has `timeout_ms`); 0 means no such limit, and is
-    /// what every other action gets (`omv_rpc_io_t.start_timeout_ms` in the C ABI).
+    /// must arrive within this many ms of the step's start, else the caller completes it with
+    /// `Timeout` (the whole packet still has `timeout_ms`); 0 means no such limit, and is what
+    /// every other action gets (`omv_rpc_io_t.start_timeout_ms` in the C ABI).
     ///
-    /// Only the master's RESULT_DATA receive has one. The slave sends RESULT_DATA as soon as it
-    /// reads the request, so when the sides are in step its first bytes come within a round
-    /// trip; only the transfer may take long (64 KiB on a slow UART). If the request was lost,
-    /// or came after a reference slave's short timeout (that slave has gone back to waiting
-    /// for a RESULT_HEADER request; ours answers it), nothing will come: without this limit
-    /// the master would sit out the long timeout (5000 ms), past its recv_timeout. The slave's COMMAND_DATA wait has no such
-    /// limit: a slow master (the old desktop library) may take seconds to compute a 64 KiB
-    /// CRC between the header ack and the data.
+    /// Only the master's RESULT_DATA receive has one ([`Engine::reply_wait`]). The slave sends
+    /// RESULT_DATA as soon as it reads the request, so its first bytes come within a round trip;
+    /// only the transfer may take long (64 KiB on a slow UART). If the request was lost, or
+    /// came after a reference slave's short timeout (that slave has gone back to waiting for
+    /// a RESULT_HEADER request), nothing will come: the retry must come while the slave still
+    /// waits. The slave's COMMAND_DATA wait has no such limit: a slow master (the old desktop
+    /// library) may take seconds to compute a 64 KiB CRC between the header ack and the data.
     pub fn start_timeout_ms(&self) -> u32 {
         if self.step == Step::RecvResultData {
-            self.result_data_start_timeout
+            self.reply_wait_ms
         } else {
             0
+        }
+    }
+
+    /// The first-byte deadline of the receive asked for now ([`Engine::start_timeout_ms`]
+    /// after the step began), if it has one.
+    pub fn first_byte_deadline(&self) -> Option<u32> {
+        match self.start_timeout_ms() {
+            0 => None,
+            t => Some(self.step_at.wrapping_add(t)),
+        }
+    }
+
+    /// When the engine next needs the caller back if nothing happens: the deadline of the
+    /// send, receive (its first byte's, if earlier) or pause asked for now; None when it waits
+    /// for nothing timed (done, idle, a flush or a callback).
+    pub fn poll_timeout(&mut self) -> Option<u32> {
+        let first = self.first_byte_deadline();
+        match self.poll(self.step_at) {
+            Io::Send { deadline_ms, .. } => Some(deadline_ms),
+            Io::Recv { deadline_ms, .. } => Some(first.unwrap_or(deadline_ms)),
+            Io::Wait { deadline_ms } => Some(deadline_ms),
+            _ => None,
         }
     }
 
@@ -514,7 +613,7 @@ impl<B: Buffer> Engine<B> {
             return Status::BadBuffer;
         };
         wire::frame(MAGIC_COMMAND_DATA, command_data_packet.as_mut());
-        self.begin_op(Op::Call);
+        self.begin_op(Op::Call, now);
         self.outgoing = Some(command_data_packet);
         self.name_hash = name_hash;
         self.data_len = argument_len;
@@ -547,19 +646,20 @@ impl<B: Buffer> Engine<B> {
         if self.is_busy() {
             return Status::Busy;
         }
-        self.begin_op(Op::Serve);
+        self.begin_op(Op::Serve, now);
         self.result_phase_timeout = send_timeout_ms;
+        self.command_phase_timeout = recv_timeout_ms;
         self.start_phase(Phase::Command, recv_timeout_ms, now);
         Status::Ok
     }
 
     /// Stream reader: send STREAM_SETUP(queue_depth), then receive frames until an error,
     /// a timeout, or the caller stops at DELIVER.
-    pub fn stream_reader_start(&mut self, queue_depth: u32, read_timeout_ms: u32, _now: u32) -> Status {
+    pub fn stream_reader_start(&mut self, queue_depth: u32, read_timeout_ms: u32, now: u32) -> Status {
         if self.is_busy() {
             return Status::Busy;
         }
-        self.begin_op(Op::StreamReader);
+        self.begin_op(Op::StreamReader, now);
         self.frame_timeout = read_timeout_ms;
         self.queue_depth = queue_depth;
         self.set_tx(&U32Packet::stream_setup(queue_depth).emit());
@@ -569,11 +669,11 @@ impl<B: Buffer> Engine<B> {
 
     /// Stream writer: wait for STREAM_SETUP, then send frames (PRODUCE) under the credit
     /// rule until an error, a timeout, a bad ack byte, or the caller stops at PRODUCE.
-    pub fn stream_writer_start(&mut self, write_timeout_ms: u32, _now: u32) -> Status {
+    pub fn stream_writer_start(&mut self, write_timeout_ms: u32, now: u32) -> Status {
         if self.is_busy() {
             return Status::Busy;
         }
-        self.begin_op(Op::StreamWriter);
+        self.begin_op(Op::StreamWriter, now);
         self.frame_timeout = write_timeout_ms;
         self.step = Step::RecvStreamSetup;
         Status::Ok
@@ -584,6 +684,7 @@ impl<B: Buffer> Engine<B> {
     pub fn abort(&mut self) {
         self.step = Step::Idle;
         self.in_sync = false;
+        self.kept = false;
         self.outgoing = None;
         self.incoming = None;
     }
@@ -607,96 +708,114 @@ impl<B: Buffer> Engine<B> {
     }
 
     /// What the engine wants next. Calling it again before [`Engine::complete`] gives the
-    /// same answer; it changes nothing.
+    /// same answer; it changes nothing. Deadlines count from the step's start.
     pub fn poll(&mut self, _now: u32) -> Io<'_> {
         let short = self.short_timeout;
         let long = self.config.long_timeout_ms;
         let stream = self.config.stream_timeout_ms;
         let frame = self.frame_timeout;
         let data_packet_len = self.data_len as usize + PACKET_OVERHEAD;
-        let tx_len = usize::from(self.tx_len);
-        fn send_tx(tx: &[u8; MAX_HEADER_LEN], tx_len: usize, packet: Packet, timeout_ms: u32) -> Io<'_> {
-            Io::Send { packet, timeout_ms, data: &tx[..tx_len.min(MAX_HEADER_LEN)] }
-        }
-        match self.step {
-            Step::Idle | Step::Done => Io::Done(self.status),
-            Step::Flush => Io::Flush,
+        let tx_len = usize::from(self.tx_len).min(MAX_HEADER_LEN);
+        let at = self.step_at;
+        let (bytes_per_s, first_short) = (self.config.bytes_per_s, self.config.short_timeout_ms);
+        // Every send and receive may take the wire time of its bytes (set_timing(bytes_per_s)).
+        let stretched = |timeout_ms: u32, len: usize| stretch(timeout_ms, len, bytes_per_s, first_short);
+        let send = |packet: Packet, timeout_ms: u32, data: &[u8]| -> (Packet, u32, u32) {
+            let t = stretched(timeout_ms, data.len());
+            (packet, t, at.wrapping_add(t))
+        };
+        let head_len = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { COMMAND_HEADER_LEN };
+        let (packet, timeout_ms, len, into): (Packet, u32, usize, RecvInto) = match self.step {
+            Step::Idle | Step::Done => return Io::Done(self.status),
+            Step::Flush => return Io::Flush,
+            Step::Pause => return Io::Wait { deadline_ms: at.wrapping_add(self.config.error_pause_ms) },
+            Step::Dispatch => {
+                let argument = self.incoming.as_ref().and_then(|b| b.as_ref().get(2..2 + self.data_len as usize)).unwrap_or(&[]);
+                return Io::Dispatch { name_hash: self.name_hash, argument };
+            }
+            Step::Deliver => {
+                let frame = self.incoming.as_ref().and_then(|b| b.as_ref().get(..self.data_len as usize)).unwrap_or(&[]);
+                return Io::Deliver { frame };
+            }
+            Step::Produce => return Io::Produce,
+            // Sends of the header buffer.
+            Step::SendCommandHeader | Step::SendCommandHeaderAck => {
+                let (packet, timeout_ms, deadline_ms) = send(Packet::CommandHeader, short, &self.tx[..tx_len]);
+                return Io::Send { packet, timeout_ms, deadline_ms, data: &self.tx[..tx_len] };
+            }
+            Step::SendResultHeaderRequest | Step::SendResultHeader | Step::SendResultDataRequest
+            | Step::SendCommandDataAck | Step::SendStreamSetup | Step::SendStreamAck | Step::SendStreamHeader => {
+                let (packet, timeout) = match self.step {
+                    Step::SendResultHeaderRequest | Step::SendResultHeader => (Packet::ResultHeader, short),
+                    Step::SendResultDataRequest => (Packet::ResultData, short),
+                    Step::SendCommandDataAck => (Packet::CommandData, short),
+                    Step::SendStreamSetup => (Packet::StreamSetup, stream),
+                    Step::SendStreamAck => (Packet::StreamAck, stream),
+                    _ => (Packet::StreamHeader, stream),
+                };
+                let (packet, timeout_ms, deadline_ms) = send(packet, timeout, &self.tx[..tx_len]);
+                return Io::Send { packet, timeout_ms, deadline_ms, data: &self.tx[..tx_len] };
+            }
+            // Sends of the caller's buffer.
+            Step::SendCommandData | Step::SendResultData | Step::SendStreamFrame => {
+                let (packet, timeout) = match self.step {
+                    Step::SendCommandData => (Packet::CommandData, long),
+                    Step::SendResultData => (Packet::ResultData, long),
+                    _ => (Packet::StreamFrame, frame),
+                };
+                let data = self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref());
+                let (packet, timeout_ms, deadline_ms) = send(packet, timeout, data);
+                return Io::Send { packet, timeout_ms, deadline_ms, data };
+            }
             // Master call.
-            Step::SendCommandHeader => send_tx(&self.tx, tx_len, Packet::CommandHeader, short),
-            Step::RecvCommandHeaderAck => recv_rx(&mut self.rx, Packet::CommandHeader, short, EMPTY_PACKET_LEN),
-            Step::SendCommandData => Io::Send {
-                packet: Packet::CommandData,
-                timeout_ms: long,
-                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
-            },
-            Step::RecvCommandDataAck => recv_rx(&mut self.rx, Packet::CommandData, self.command_data_ack_timeout, EMPTY_PACKET_LEN),
-            Step::SendResultHeaderRequest => send_tx(&self.tx, tx_len, Packet::ResultHeader, short),
-            Step::RecvResultHeader => recv_rx(&mut self.rx, Packet::ResultHeader, short, U32_PACKET_LEN),
-            Step::SendResultDataRequest => send_tx(&self.tx, tx_len, Packet::ResultData, short),
-            Step::RecvResultData => Io::Recv { packet: Packet::ResultData, timeout_ms: long, len: data_packet_len, into: None },
+            Step::RecvCommandHeaderAck => (Packet::CommandHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvCommandDataAck => (Packet::CommandData, self.reply_wait_ms, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvResultHeader => (Packet::ResultHeader, short, U32_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvResultHeaderRest => (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN)),
+            Step::RecvResultData => (Packet::ResultData, long, data_packet_len, RecvInto::Caller(0)),
             // Slave turn.
-            Step::RecvCommandHeader => recv_rx(&mut self.rx, Packet::CommandHeader, short, COMMAND_HEADER_LEN),
-            Step::SendCommandHeaderAck => send_tx(&self.tx, tx_len, Packet::CommandHeader, short),
-            Step::RecvCommandData => Io::Recv { packet: Packet::CommandData, timeout_ms: long, len: data_packet_len, into: None },
-            Step::RecvRepeatedCommandHeader => {
-                // The repeat's bytes past the COMMAND_DATA length read so far (tx is free:
-                // the ack went out).
-                let len = COMMAND_HEADER_LEN - data_packet_len.min(COMMAND_HEADER_LEN);
-                recv_rx(&mut self.tx, Packet::CommandHeader, short, len)
+            Step::RecvCommandHeader => (Packet::CommandHeader, short, head_len, RecvInto::Rx(0)),
+            Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => {
+                (Packet::CommandHeader, short, COMMAND_HEADER_LEN - EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN))
             }
-            Step::RecvCommandDataRest => {
-                let rest = self.incoming.as_mut().map_or(&mut [][..], |b| b.as_mut());
-                let from = (self.rest_from as usize).min(rest.len());
-                let rest = &mut rest[from..];
-                // Short: COMMAND_DATA comes right behind the repeat (its sender has the ack).
-                // If it does not, the master lost the ack and waits for one: the attempt fails
-                // and the next repeat is answered.
-                Io::Recv { packet: Packet::CommandData, timeout_ms: short, len: rest.len(), into: Some(rest) }
+            Step::RecvCommandDataHead => {
+                // After a repeated header (and in the result phase) COMMAND_DATA comes right
+                // away or the master is waiting for an ack.
+                let t = if self.after_repeat || self.phase == Phase::Result { short } else { long };
+                (Packet::CommandData, t, EMPTY_PACKET_LEN, RecvInto::Rx(0))
             }
-            Step::SendCommandDataAck => send_tx(&self.tx, tx_len, Packet::CommandData, short),
-            Step::Dispatch => Io::Dispatch {
-                name_hash: self.name_hash,
-                argument: self
-                    .incoming
-                    .as_ref()
-                    .and_then(|b| b.as_ref().get(2..2 + self.data_len as usize))
-                    .unwrap_or(&[]),
-            },
-            Step::RecvResultHeaderRequest => recv_rx(&mut self.rx, Packet::ResultHeader, short, EMPTY_PACKET_LEN),
-            Step::SendResultHeader => send_tx(&self.tx, tx_len, Packet::ResultHeader, short),
-            Step::RecvResultDataRequest => recv_rx(&mut self.rx, Packet::ResultData, short, EMPTY_PACKET_LEN),
-            Step::SendResultData => Io::Send {
-                packet: Packet::ResultData,
-                timeout_ms: long,
-                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
-            },
-            // Stream reader.
-            Step::SendStreamSetup => send_tx(&self.tx, tx_len, Packet::StreamSetup, stream),
-            Step::RecvStreamHeader => recv_rx(&mut self.rx, Packet::StreamHeader, stream, U32_PACKET_LEN),
-            Step::RecvStreamFrame => Io::Recv {
-                packet: Packet::StreamFrame,
-                timeout_ms: frame,
-                len: self.data_len as usize,
-                into: None,
-            },
-            Step::Deliver => Io::Deliver {
-                frame: self
-                    .incoming
-                    .as_ref()
-                    .and_then(|b| b.as_ref().get(..self.data_len as usize))
-                    .unwrap_or(&[]),
-            },
-            Step::SendStreamAck => send_tx(&self.tx, tx_len, Packet::StreamAck, stream),
-            // Stream writer.
-            Step::RecvStreamSetup => recv_rx(&mut self.rx, Packet::StreamSetup, stream, U32_PACKET_LEN),
-            Step::RecvStreamAck => recv_rx(&mut self.rx, Packet::StreamAck, stream, 1),
-            Step::Produce => Io::Produce,
-            Step::SendStreamHeader => send_tx(&self.tx, tx_len, Packet::StreamHeader, stream),
-            Step::SendStreamFrame => Io::Send {
-                packet: Packet::StreamFrame,
-                timeout_ms: frame,
-                data: self.outgoing.as_ref().map_or(&[][..], |b| b.as_ref()),
-            },
+            Step::RecvCommandData => {
+                let prefix = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { 0 };
+                (Packet::CommandData, long, data_packet_len, RecvInto::Caller(prefix))
+            }
+            Step::RecvRepeatedCommandData => (Packet::CommandData, long, data_packet_len, RecvInto::Incoming(EMPTY_PACKET_LEN)),
+            Step::RecvResultHeaderRequest => (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvResultDataRequest => (Packet::ResultData, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            // Streams.
+            Step::RecvStreamHeader => (Packet::StreamHeader, stream, U32_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvStreamFrame => (Packet::StreamFrame, frame, self.data_len as usize, RecvInto::Caller(0)),
+            Step::RecvStreamSetup => (Packet::StreamSetup, stream, U32_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvStreamAck => (Packet::StreamAck, stream, 1, RecvInto::Rx(0)),
+        };
+        let timeout_ms = stretched(timeout_ms, len);
+        let deadline_ms = at.wrapping_add(timeout_ms);
+        match into {
+            RecvInto::Rx(from) => {
+                // Every header fits rx; the min lets the compiler drop the slice bounds panic.
+                let from = from.min(MAX_HEADER_LEN);
+                let to = (from + len).clamp(from, MAX_HEADER_LEN);
+                Io::Recv { packet, timeout_ms, deadline_ms, len: to - from, prefix: &[], into: Some(&mut self.rx[from..to]) }
+            }
+            RecvInto::Caller(prefix) => {
+                let prefix = prefix.min(len).min(EMPTY_PACKET_LEN);
+                Io::Recv { packet, timeout_ms, deadline_ms, len, prefix: &self.rx[..prefix], into: None }
+            }
+            RecvInto::Incoming(from) => {
+                let buf = self.incoming.as_mut().map_or(&mut [][..], |b| b.as_mut());
+                let from = from.min(buf.len());
+                let rest = &mut buf[from..];
+                Io::Recv { packet, timeout_ms, deadline_ms, len: rest.len(), prefix: &[], into: Some(rest) }
+            }
         }
     }
 
@@ -705,13 +824,23 @@ impl<B: Buffer> Engine<B> {
     /// packet at DISPATCH, the frame at PRODUCE; otherwise `None`. Ignored when idle or done.
     pub fn complete(&mut self, now: u32, status: IoStatus, buf: Option<B>) {
         // Every step but these is a send or a receive.
-        if !matches!(self.step, Step::Idle | Step::Done | Step::Flush | Step::Dispatch | Step::Deliver | Step::Produce) {
+        if !matches!(self.step, Step::Idle | Step::Done | Step::Flush | Step::Pause | Step::Dispatch | Step::Deliver | Step::Produce) {
             self.in_sync = status == IoStatus::Ok;
             self.last_io_at = now;
+        }
+        if !matches!(self.step, Step::Idle | Step::Done | Step::Pause) {
+            self.step_at = now;
         }
         match self.step {
             Step::Idle | Step::Done => {}
             Step::Flush => self.attempt_packets(),
+            Step::Pause => {
+                let until = self.step_at.wrapping_add(self.config.error_pause_ms);
+                if deadline_passed(now, until) {
+                    self.step_at = now;
+                    self.begin_attempt(now, false);
+                }
+            }
             // Master call, phase 1.
             Step::SendCommandHeader => {
                 if self.sent(status, Packet::CommandHeader) {
@@ -723,10 +852,15 @@ impl<B: Buffer> Engine<B> {
             Step::RecvCommandHeaderAck => {
                 if self.received_packet(status, MAGIC_COMMAND_HEADER, EMPTY_PACKET_LEN, Packet::CommandHeader) {
                     self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandDataAck } else { Step::SendCommandData };
+                } else if self.command_data_sent && self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA) {
+                    // The COMMAND_DATA ack of an earlier try, late: the slave has the command
+                    // (it answers our repeated header with a second ack, which the result
+                    // phase skips if it must).
+                    self.stats.stray_replies += 1;
+                    self.command_committed(now);
                 } else if status == IoStatus::Timeout && !self.pipelined(pipeline::COMMAND_DATA) {
-                    // The ack may be on its way: a flush now could drop it, and the slave,
-                    // which has it sent and waits for COMMAND_DATA, would never ack the
-                    // repeat (it skips it). Kept, a late ack answers the repeat as well.
+                    // The ack may be on its way: a flush now could drop it. Kept, a late ack
+                    // answers the repeat as well.
                     self.attempt_timed_out(now);
                 } else {
                     self.attempt_failed(now);
@@ -734,10 +868,8 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendCommandData => {
                 if self.sent(status, Packet::CommandData) {
-                    // Once the slave has sent this ack it holds the result and answers only
-                    // RESULT_HEADER requests: a master that gave up on a late ack and sent
-                    // COMMAND_HEADER again could never be answered in this call.
-                    self.command_data_ack_timeout = self.committed_reply_wait_at(now);
+                    self.command_data_sent = true;
+                    self.reply_wait_ms = self.reply_wait(self.data_len as usize + PACKET_OVERHEAD);
                     self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandHeaderAck } else { Step::RecvCommandDataAck };
                 } else {
                     self.attempt_failed(now);
@@ -745,8 +877,20 @@ impl<B: Buffer> Engine<B> {
             }
             Step::RecvCommandDataAck => {
                 if self.received_packet(status, MAGIC_COMMAND_DATA, EMPTY_PACKET_LEN, Packet::CommandData) {
-                    let t = self.result_phase_timeout;
-                    self.start_phase(Phase::Result, t, now);
+                    self.command_committed(now);
+                } else if self.rx_is_empty_packet(status, MAGIC_COMMAND_HEADER) {
+                    // A second COMMAND_HEADER ack (the slave answered our repeated header
+                    // twice): the COMMAND_DATA ack comes behind it.
+                    self.stats.stray_replies += 1;
+                } else if status == IoStatus::Timeout && !self.command_data_resent && !self.pipelined(pipeline::COMMAND_DATA) {
+                    // COMMAND_DATA lost, or its ack: send it again alone. A slave still waiting
+                    // for it takes it; one that has the command acks it again (ours) or sent
+                    // its ack late (a reference slave, whose late ack is still read here).
+                    self.command_data_resent = true;
+                    self.stats.stray_replies += 1;
+                    self.step = Step::SendCommandData;
+                } else if status == IoStatus::Timeout {
+                    self.attempt_timed_out(now);
                 } else {
                     self.attempt_failed(now);
                 }
@@ -762,7 +906,15 @@ impl<B: Buffer> Engine<B> {
                     self.step = Step::RecvResultHeader;
                 }
             }
-            Step::RecvResultHeader => {
+            Step::RecvResultHeader | Step::RecvResultHeaderRest => {
+                if self.step == Step::RecvResultHeader && self.config.split_reads != 0 && self.in_phase(now) && self.stray_ack_in_rx(status) {
+                    // An ack the slave sent again for a repeat of ours came first: the
+                    // RESULT_HEADER starts behind it.
+                    self.stats.stray_replies += 1;
+                    self.rx.copy_within(EMPTY_PACKET_LEN..U32_PACKET_LEN, 0);
+                    self.step = Step::RecvResultHeaderRest;
+                    return;
+                }
                 let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
                 match header.and_then(|len| self.length_within(len, self.config.max_result_len, Packet::ResultHeader)) {
                     Some(len) if self.pipelined(pipeline::RESULT_DATA_REQUEST) => {
@@ -779,7 +931,7 @@ impl<B: Buffer> Engine<B> {
             }
             Step::SendResultDataRequest => {
                 if self.sent(status, Packet::ResultData) {
-                    self.result_data_start_timeout = self.committed_reply_wait_at(now);
+                    self.reply_wait_ms = self.reply_wait(EMPTY_PACKET_LEN);
                     self.step = if self.pipelined(pipeline::RESULT_DATA_REQUEST) { Step::RecvResultHeader } else { Step::RecvResultData };
                 } else {
                     self.attempt_failed(now);
@@ -793,65 +945,139 @@ impl<B: Buffer> Engine<B> {
                 Some(false) => self.attempt_failed(now),
                 None => self.finish(Status::BadBuffer),
             },
-            // Slave turn, phase A (command).
+            // Slave turn, command phase.
             Step::RecvCommandHeader => {
-                let header = if self.received(status, Packet::CommandHeader) {
-                    self.parse_rx(Packet::CommandHeader, |rx| CommandHeader::parse(&rx[..COMMAND_HEADER_LEN]))
+                if !self.received(status, Packet::CommandHeader) {
+                    return self.attempt_failed(now);
+                }
+                if self.config.split_reads == 0 {
+                    return self.command_header_in_rx(now, false);
+                }
+                // The first 4 bytes: a request for the result kept from the last turn (its
+                // RESULT_DATA was lost), or a COMMAND_HEADER's start.
+                if self.kept_result_valid(now) && self.rx_is_empty_packet(status, MAGIC_RESULT_HEADER) {
+                    self.stats.repeats_answered += 1;
+                    self.resending = true;
+                    self.data_len = self.kept_len;
+                    self.answer_result_header_request();
+                } else if self.kept_result_valid(now) && self.rx_is_empty_packet(status, MAGIC_RESULT_DATA) {
+                    self.stats.repeats_answered += 1;
+                    self.resending = true;
+                    self.data_len = self.kept_len;
+                    self.step = Step::SendResultData;
+                } else if self.rx_magic() == MAGIC_COMMAND_HEADER {
+                    self.step = Step::RecvCommandHeaderRest;
                 } else {
-                    None
-                };
-                match header.and_then(|h| {
-                    self.length_within(h.argument_len, self.config.max_argument_len, Packet::CommandHeader)
-                        .map(|len| (h.name_hash, len))
-                }) {
-                    Some((name_hash, len)) => {
-                        self.name_hash = name_hash;
-                        self.data_len = len;
-                        self.set_tx(&wire::empty_packet(MAGIC_COMMAND_HEADER));
-                        self.step = Step::SendCommandHeaderAck;
-                    }
-                    None => self.attempt_failed(now),
+                    self.wire_error(Packet::CommandHeader, WireError::BadMagic);
+                    self.attempt_failed(now);
                 }
             }
-            Step::SendCommandHeaderAck => {
-                if self.sent(status, Packet::CommandHeader) {
-                    self.step = Step::RecvCommandData;
+            Step::RecvCommandHeaderRest => {
+                if self.received(status, Packet::CommandHeader) {
+                    self.command_header_in_rx(now, false);
                 } else {
                     self.attempt_failed(now);
                 }
             }
-            Step::RecvCommandData | Step::RecvCommandDataRest => {
-                // After a skipped repeat the rest was read into the buffer the engine holds;
-                // the master may have sent its header more than twice.
-                let buf = if self.step == Step::RecvCommandDataRest { self.incoming.take() } else { buf };
-                let Err(buf) = self.skip_repeated_command_header(status, buf, now) else {
-                    return;
+            Step::SendCommandHeaderAck => {
+                if !self.sent(status, Packet::CommandHeader) {
+                    return self.attempt_failed(now);
+                }
+                self.step = if self.config.split_reads != 0 || self.phase == Phase::Result {
+                    Step::RecvCommandDataHead
+                } else {
+                    Step::RecvCommandData
                 };
+            }
+            Step::RecvCommandDataHead => {
+                let after_repeat = core::mem::replace(&mut self.after_repeat, false);
+                if status == IoStatus::Timeout && after_repeat {
+                    // Nothing behind the repeated header: the master lost our ack and waits
+                    // for it (once per repeat: it sends its header again if this one is lost).
+                    self.stats.repeats_answered += 1;
+                    self.set_tx(&wire::empty_packet(MAGIC_COMMAND_HEADER));
+                    self.step = Step::SendCommandHeaderAck;
+                    return;
+                }
+                if !self.received(status, Packet::CommandData) {
+                    return self.attempt_failed(now);
+                }
+                match self.rx_magic() {
+                    MAGIC_COMMAND_DATA if self.data_len == 0 => {
+                        // An empty argument: the 4 bytes are the whole packet.
+                        let valid = self.parse_rx(Packet::CommandData, |rx| wire::check(MAGIC_COMMAND_DATA, &rx[..EMPTY_PACKET_LEN]).map(|_| ()));
+                        let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
+                        match valid {
+                            Some(()) if self.phase == Phase::Result => self.repeated_command_data(now, crc),
+                            Some(()) => {
+                                self.incoming = None;
+                                self.command_data_received(crc);
+                            }
+                            None => self.attempt_failed(now),
+                        }
+                    }
+                    MAGIC_COMMAND_DATA if self.phase == Phase::Result => self.read_repeated_command_data(now),
+                    MAGIC_COMMAND_DATA => self.step = Step::RecvCommandData,
+                    MAGIC_COMMAND_HEADER => self.step = Step::RecvRepeatedHeaderRest,
+                    _ => {
+                        self.wire_error(Packet::CommandData, WireError::BadMagic);
+                        self.attempt_failed(now);
+                    }
+                }
+            }
+            Step::RecvRepeatedHeaderRest => {
+                if self.received(status, Packet::CommandHeader) {
+                    self.command_header_in_rx(now, true);
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            Step::RecvCommandData => {
+                let prefix = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { 0 };
+                if prefix == 0 && status == IoStatus::Ok {
+                    // A whole-packet read: a COMMAND_HEADER may have come instead (the master
+                    // lost our ack, or started another call).
+                    if let Some(header) = buf.as_ref().and_then(|b| b.as_ref().get(..COMMAND_HEADER_LEN)) {
+                        if u16::from_le_bytes([header[0], header[1]]) == MAGIC_COMMAND_HEADER {
+                            self.rx.copy_from_slice(header);
+                            return self.command_header_in_rx(now, true);
+                        }
+                    }
+                }
                 match self.received_data_packet(status, buf, MAGIC_COMMAND_DATA, Packet::CommandData) {
-                    Some(true) => self.command_data_received(),
+                    Some(true) => {
+                        let crc = self.incoming.as_ref().map_or(0, |b| packet_crc(b.as_ref()));
+                        self.command_data_received(crc);
+                    }
                     Some(false) => self.attempt_failed(now),
                     None => self.finish(Status::BadBuffer),
                 }
             }
-            Step::RecvRepeatedCommandHeader => {
-                let read = (self.data_len as usize + PACKET_OVERHEAD).min(COMMAND_HEADER_LEN);
-                let rest = COMMAND_HEADER_LEN - read;
-                if !self.received(status, Packet::CommandHeader) {
-                    self.attempt_failed(now);
-                } else if same_bytes(&self.tx[..rest.min(MAX_HEADER_LEN)], &self.rx[read.min(MAX_HEADER_LEN)..]) {
-                    self.rest_from = 0;
-                    self.step = Step::RecvCommandDataRest;
-                } else {
-                    // Not the repeat it began as: bytes of nothing this turn knows.
-                    self.wire_error(Packet::CommandData, WireError::BadMagic);
-                    self.attempt_failed(now);
+            Step::RecvRepeatedCommandData => {
+                if !self.received(status, Packet::CommandData) {
+                    return self.attempt_failed(now);
+                }
+                let packet = self.incoming.as_ref().map_or(&[][..], |b| b.as_ref());
+                match wire::check(MAGIC_COMMAND_DATA, packet) {
+                    Ok(_) => {
+                        let crc = packet_crc(packet);
+                        self.stats.packets_received += 1;
+                        self.repeated_command_data(now, crc);
+                    }
+                    Err(e) => {
+                        self.wire_error(Packet::CommandData, e);
+                        self.attempt_failed(now);
+                    }
                 }
             }
             Step::SendCommandDataAck => {
-                if self.sent(status, Packet::CommandData) {
-                    self.step = Step::Dispatch;
-                } else {
+                if !self.sent(status, Packet::CommandData) {
                     self.attempt_failed(now);
+                } else if self.phase == Phase::Result {
+                    // A repeat's ack: the command is taken already; wait for the requests.
+                    self.step = Step::RecvResultHeaderRequest;
+                } else {
+                    self.step = Step::Dispatch;
                 }
             }
             Step::Dispatch => match (status, buf) {
@@ -872,7 +1098,7 @@ impl<B: Buffer> Engine<B> {
                     self.finish(Status::ResultNotTaken);
                 }
             },
-            // Slave turn, phase B (result).
+            // Slave turn, result phase.
             Step::RecvResultHeaderRequest => {
                 if self.result_header_sent && self.received_request(status, MAGIC_RESULT_DATA) {
                     // The RESULT_DATA request, after this side stopped waiting for it: the
@@ -881,6 +1107,33 @@ impl<B: Buffer> Engine<B> {
                     self.step = Step::SendResultData;
                 } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
                     self.answer_result_header_request();
+                } else if status == IoStatus::Ok && self.rx_magic() == MAGIC_COMMAND_HEADER {
+                    // The master has sent a COMMAND_HEADER again: it lost our COMMAND_DATA
+                    // ack (the same command), or gave up and started another.
+                    self.fail_packet = Packet::None;
+                    if self.config.split_reads != 0 {
+                        self.step = Step::RecvRepeatedHeaderRest;
+                    } else {
+                        // Only its first bytes came: its retry is read in a new command phase.
+                        self.stats.new_commands += 1;
+                        self.restart_command_phase(now);
+                    }
+                } else if status == IoStatus::Ok && self.rx_magic() == MAGIC_COMMAND_DATA && self.config.split_reads != 0 {
+                    // COMMAND_DATA again, alone: the master lost our ack of it.
+                    self.fail_packet = Packet::None;
+                    if self.argument_len == 0 {
+                        let valid = wire::check(MAGIC_COMMAND_DATA, &self.rx[..EMPTY_PACKET_LEN]).is_ok();
+                        let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
+                        if valid {
+                            self.stats.packets_received += 1;
+                            self.repeated_command_data(now, crc);
+                        } else {
+                            self.wire_error(Packet::CommandData, WireError::BadCrc);
+                            self.attempt_failed(now);
+                        }
+                    } else {
+                        self.read_repeated_command_data(now);
+                    }
                 } else {
                     self.attempt_failed(now);
                 }
@@ -927,11 +1180,21 @@ impl<B: Buffer> Engine<B> {
                 }
             }
             Step::SendResultData => {
-                if self.sent(status, Packet::ResultData) {
-                    self.stats.commands_served += 1;
-                    self.finish(Status::Ok);
+                if !self.sent(status, Packet::ResultData) {
+                    return self.attempt_failed(now);
+                }
+                if core::mem::replace(&mut self.resending, false) {
+                    // A result sent again from the kept one: the command wait goes on.
+                    self.data_len = 0;
+                    self.attempt_packets();
                 } else {
-                    self.attempt_failed(now);
+                    self.stats.commands_served += 1;
+                    // Kept for the master's repeated requests, should RESULT_DATA be lost.
+                    self.kept = self.config.split_reads != 0;
+                    self.kept_len = self.data_len;
+                    self.kept_at = now;
+                    self.kept_for = self.phase_timeout;
+                    self.finish(Status::Ok);
                 }
             }
             // Stream reader.
@@ -1056,9 +1319,16 @@ impl<B: Buffer> Engine<B> {
 
     // ----- operations and phases -----
 
-    fn begin_op(&mut self, op: Op) {
+    fn begin_op(&mut self, op: Op, now: u32) {
         self.op = op;
-        self.outgoing = None;
+        self.step_at = now;
+        self.resending = false;
+        if op == Op::Serve && self.kept {
+            // The last turn's result stays for the master's repeated requests.
+        } else {
+            self.kept = false;
+            self.outgoing = None;
+        }
         self.incoming = None;
         self.data_len = 0;
         self.attempts = 1;
@@ -1075,6 +1345,7 @@ impl<B: Buffer> Engine<B> {
         self.attempts = 0;
         self.result_header_sent = false;
         self.repeats_skipped = 0;
+        self.command_data_sent = false;
         self.begin_attempt(now, false);
     }
 
@@ -1089,26 +1360,14 @@ impl<B: Buffer> Engine<B> {
         if self.attempts > 1 {
             self.stats.retries += 1;
         }
+        self.command_data_resent = false;
+        self.after_repeat = false;
         let in_sync = self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
         if !keep_input && (self.attempts > 1 || !in_sync) {
             self.step = Step::Flush;
         } else {
             self.attempt_packets();
         }
-    }
-
-    /// How long the master waits, from `now`, for a reply that the slave sends only after it
-    /// has moved on: the COMMAND_DATA ack (after it the slave holds the result and answers only
-    /// RESULT_HEADER requests) and the first byte of RESULT_DATA (see
-    /// [`Engine::start_timeout_ms`]). Half the time left in the phase, at least the current
-    /// short timeout, at most the long timeout. Not the short timeout: a stalled slave's late
-    /// reply must not send the master back to a step the slave has left. Half, not all of it:
-    /// a request the slave missed is only answered after a retry, which must come while the
-    /// slave still holds its result (its send_timeout, usually our recv_timeout, started with
-    /// our phase).
-    fn committed_reply_wait_at(&self, now: u32) -> u32 {
-        let phase_left = self.phase_timeout.saturating_sub(now.wrapping_sub(self.phase_start));
-        (phase_left / 2).max(self.short_timeout).min(self.config.long_timeout_ms)
     }
 
     /// Master: this request goes right behind the one before it ([`Config::pipeline`]).
@@ -1135,7 +1394,13 @@ impl<B: Buffer> Engine<B> {
 
     fn retry(&mut self, now: u32, keep_input: bool) {
         self.short_timeout = grow(self.role, self.short_timeout, self.phase_timeout);
-        self.begin_attempt(now, keep_input);
+        if self.fail_reason == Reason::Transport && self.in_phase(now) {
+            // A transport that fails at once (nobody listening, connection refused) would
+            // have the attempts follow each other in a hot loop: pause first.
+            self.step = Step::Pause;
+        } else {
+            self.begin_attempt(now, keep_input);
+        }
     }
 
     /// The first packet of an attempt (after its flush, if any); the stream reader's setup.
@@ -1307,39 +1572,148 @@ impl<B: Buffer> Engine<B> {
         request
     }
 
-    /// Slave, COMMAND_DATA read: if it begins with the COMMAND_HEADER just acknowledged (in
-    /// `rx`), that is the master's retry of a header this side answered late: it has the ack
-    /// and has sent COMMAND_DATA right behind the repeat. Skip the repeat (12 bytes) and read
-    /// on instead of failing the attempt, whose flush would drop COMMAND_DATA and leave the
-    /// master waiting for an ack that never comes. As often as the repeats come, within the
-    /// phase. Ok when the skip has started; Err with the buffer when this is no such read (it
-    /// is then checked as usual).
-    fn skip_repeated_command_header(&mut self, status: IoStatus, buf: Option<B>, now: u32) -> Result<(), Option<B>> {
-        let Some(mut buf) = buf else {
-            return Err(None);
+    /// The magic of the packet whose first bytes are in rx.
+    fn rx_magic(&self) -> u16 {
+        u16::from_le_bytes([self.rx[0], self.rx[1]])
+    }
+
+    /// True when rx holds exactly the empty packet with `magic`, received whole (counted as
+    /// a valid packet).
+    fn rx_is_empty_packet(&mut self, status: IoStatus, magic: u16) -> bool {
+        self.received_request(status, magic)
+    }
+
+    /// Master: the first 4 bytes in rx are an ack the slave sent again (COMMAND_HEADER or
+    /// COMMAND_DATA), not the reply awaited.
+    fn stray_ack_in_rx(&mut self, status: IoStatus) -> bool {
+        self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA) || self.rx_is_empty_packet(status, MAGIC_COMMAND_HEADER)
+    }
+
+    /// Slave: a COMMAND_HEADER is in rx (12 bytes). `repeat`: it came where COMMAND_DATA or a
+    /// result request was due. The same header as the command of this turn is the master's
+    /// repeat (it lost our ack); any other is a new command: the master has moved on, and
+    /// waiting out the phase for the old one would lose this one too.
+    fn command_header_in_rx(&mut self, now: u32, repeat: bool) {
+        let header = match CommandHeader::parse(&self.rx[..COMMAND_HEADER_LEN]) {
+            Ok(h) => h,
+            Err(e) => {
+                self.wire_error(Packet::CommandHeader, e);
+                return self.attempt_failed(now);
+            }
         };
-        let len = buf.as_ref().len();
-        let read = len.min(COMMAND_HEADER_LEN);
-        if status != IoStatus::Ok
-            || !self.in_phase(now)
-            || len != self.data_len as usize + PACKET_OVERHEAD
-            || !same_bytes(buf.as_ref(), &self.rx[..read])
-        {
-            return Err(Some(buf));
+        self.stats.packets_received += 1;
+        if repeat && !self.in_phase(now) {
+            // A peer that repeats forever is cut off at the phase's end like any other.
+            return self.phase_expired();
         }
-        self.stats.late_requests += 1;
-        if len >= COMMAND_HEADER_LEN {
-            // What followed the repeat is the start of COMMAND_DATA; its last 12 bytes are
-            // still on the way.
-            buf.as_mut().copy_within(COMMAND_HEADER_LEN.., 0);
-            self.rest_from = (len - COMMAND_HEADER_LEN) as u32;
-            self.step = Step::RecvCommandDataRest;
+        if repeat && header.name_hash == self.name_hash && header.argument_len == self.argument_len {
+            if self.phase == Phase::Result || self.config.split_reads == 0 {
+                // Answer at once: in the result phase the master waits for this ack (it has no
+                // other reason to repeat), and a whole-packet bus cannot look ahead.
+                self.stats.repeats_answered += 1;
+                self.set_tx(&wire::empty_packet(MAGIC_COMMAND_HEADER));
+                self.step = Step::SendCommandHeaderAck;
+            } else {
+                self.stats.late_requests += 1;
+                // A master that had our ack sends COMMAND_DATA right behind its repeat (it
+                // retried while our ack was late); one that lost it waits: look for
+                // COMMAND_DATA a short timeout, then ack again.
+                self.after_repeat = true;
+                self.step = Step::RecvCommandDataHead;
+            }
+            return;
+        }
+        if repeat {
+            self.stats.new_commands += 1;
+            if self.phase == Phase::Result {
+                self.restart_command_phase(now);
+            }
+        }
+        match self.length_within(header.argument_len, self.config.max_argument_len, Packet::CommandHeader) {
+            Some(len) => {
+                self.name_hash = header.name_hash;
+                self.data_len = len;
+                self.argument_len = len;
+                // A new command: the last turn's result is no longer asked for.
+                self.kept = false;
+                self.resending = false;
+                self.set_tx(&wire::empty_packet(MAGIC_COMMAND_HEADER));
+                self.step = Step::SendCommandHeaderAck;
+            }
+            None => self.attempt_failed(now),
+        }
+    }
+
+    /// Slave: the command phase starts over inside this turn (a new COMMAND_HEADER came while
+    /// the result of the last one was due).
+    fn restart_command_phase(&mut self, now: u32) {
+        let t = self.command_phase_timeout;
+        self.phase = Phase::Command;
+        self.phase_start = now;
+        self.phase_timeout = t;
+        self.short_timeout = self.config.short_timeout_ms;
+        self.attempts = 1;
+        self.result_header_sent = false;
+        self.repeats_skipped = 0;
+        self.data_len = self.argument_len;
+        self.attempt_packets();
+    }
+
+    /// Slave, result phase: the first 4 bytes of a repeated COMMAND_DATA are in rx; read the
+    /// rest into the argument's packet buffer (its callback has returned: the buffer is free).
+    fn read_repeated_command_data(&mut self, now: u32) {
+        let want = self.argument_len as usize + PACKET_OVERHEAD;
+        let head = match self.incoming.as_mut() {
+            Some(b) if b.as_ref().len() == want => b.as_mut().get_mut(..EMPTY_PACKET_LEN),
+            _ => None,
+        };
+        match head {
+            Some(head) => {
+                head.copy_from_slice(&self.rx[..EMPTY_PACKET_LEN]);
+                self.step = Step::RecvRepeatedCommandData;
+            }
+            _ => {
+                self.wire_error(Packet::CommandData, WireError::BadMagic);
+                self.attempt_failed(now);
+            }
+        }
+    }
+
+    /// Slave, result phase: a valid COMMAND_DATA came again. The same as the one taken (the
+    /// master lost our ack): ack it again, without running the callback twice. Another (a new
+    /// call with the same name and length): take it as a new command.
+    fn repeated_command_data(&mut self, now: u32, crc: u16) {
+        if crc == self.committed_crc {
+            self.stats.repeats_answered += 1;
+            self.set_tx(&wire::empty_packet(MAGIC_COMMAND_DATA));
+            self.step = Step::SendCommandDataAck;
         } else {
-            // COMMAND_DATA is shorter than the repeat: the repeat's rest first.
-            self.step = Step::RecvRepeatedCommandHeader;
+            self.stats.new_commands += 1;
+            self.restart_command_phase(now);
+            self.command_data_received(crc);
         }
-        self.incoming = Some(buf);
-        Ok(())
+    }
+
+    /// Slave: the result of the last turn may still be asked for (see [`Stats::repeats_answered`]).
+    fn kept_result_valid(&self, now: u32) -> bool {
+        self.kept && self.outgoing.is_some() && now.wrapping_sub(self.kept_at) < self.kept_for
+    }
+
+    /// Master: the slave has the command (its COMMAND_DATA ack came): the result phase.
+    fn command_committed(&mut self, now: u32) {
+        let t = self.result_phase_timeout;
+        self.start_phase(Phase::Result, t, now);
+    }
+
+    /// How long the master waits for a reply after which the slave has moved on (the
+    /// COMMAND_DATA ack, the first byte of RESULT_DATA) when `outstanding` bytes were just
+    /// written: two short timeouts and their wire time. Then a retry, which a slave that
+    /// missed the packet or whose reply was lost answers (ours from what it holds; a reference
+    /// slave waits only 2-3 ms for the RESULT_DATA request, an Arduino one 100 ms for a
+    /// command); a reply that is only late is still read (see [`Step::RecvCommandDataAck`]).
+    fn reply_wait(&self, outstanding: usize) -> u32 {
+        let t = self.short_timeout.saturating_mul(2);
+        stretch(t, outstanding, self.config.bytes_per_s, self.config.short_timeout_ms)
     }
 
     /// Slave: answer a RESULT_HEADER request with the result's length.
@@ -1348,8 +1722,9 @@ impl<B: Buffer> Engine<B> {
         self.step = Step::SendResultHeader;
     }
 
-    /// Slave: COMMAND_DATA is in and valid; acknowledge it.
-    fn command_data_received(&mut self) {
+    /// Slave: COMMAND_DATA is in and valid (its crc given); acknowledge it.
+    fn command_data_received(&mut self, crc: u16) {
+        self.committed_crc = crc;
         self.set_tx(&wire::empty_packet(MAGIC_COMMAND_DATA));
         self.step = Step::SendCommandDataAck;
     }
@@ -1397,10 +1772,46 @@ impl<B: Buffer> Engine<B> {
     }
 }
 
-fn recv_rx(rx: &mut [u8; MAX_HEADER_LEN], packet: Packet, timeout_ms: u32, len: usize) -> Io<'_> {
-    // Every header fits rx; the min lets the compiler drop the slice bounds panic.
-    let len = len.min(MAX_HEADER_LEN);
-    Io::Recv { packet, timeout_ms, len, into: Some(&mut rx[..len]) }
+/// Where a receive goes.
+enum RecvInto {
+    /// The engine's header buffer, from this offset.
+    Rx(usize),
+    /// A buffer of the caller's own, the first bytes (this many) already read into rx.
+    Caller(usize),
+    /// The caller's buffer the engine holds (`incoming`), from this offset.
+    Incoming(usize),
+}
+
+/// `timeout_ms` for moving `len` bytes over a link of `bytes_per_s` (0: fast, no stretch): at
+/// least their wire time plus one first short timeout. 32-bit arithmetic only (a native
+/// module has no 64-bit division helper); lengths are bounded far below overflow by the limits.
+pub fn stretch(timeout_ms: u32, len: usize, bytes_per_s: u32, short_timeout_ms: u32) -> u32 {
+    if bytes_per_s == 0 {
+        return timeout_ms;
+    }
+    let len = u32::try_from(len).unwrap_or(u32::MAX);
+    let bytes_per_ms = bytes_per_s / 1000;
+    let wire_ms = if bytes_per_ms != 0 {
+        len / bytes_per_ms
+    } else if len > 4_000_000 {
+        0xFFFF_0000
+    } else {
+        len * 1000 / bytes_per_s
+    };
+    timeout_ms.max(wire_ms.saturating_add(1).saturating_add(short_timeout_ms))
+}
+
+/// The crc (the last two bytes) of a packet.
+fn packet_crc(packet: &[u8]) -> u16 {
+    match packet {
+        [.., lo, hi] => u16::from_le_bytes([*lo, *hi]),
+        _ => 0,
+    }
+}
+
+/// `now` is at or past `deadline` (wrapping ms clock: within half its range).
+fn deadline_passed(now: u32, deadline: u32) -> bool {
+    (now.wrapping_sub(deadline) as i32) >= 0
 }
 
 /// `a` and `b` agree on their common length (a loop, not `==`: slice equality would call

@@ -18,7 +18,7 @@ use crate::engine::{Config, Engine, Io, IoStatus, LastError, Packet, Role, Stats
 use crate::wire;
 
 /// `OMV_RPC_ENGINE_SIZE`: bytes of caller storage for one engine.
-pub const ENGINE_SIZE: usize = 256;
+pub const ENGINE_SIZE: usize = 320;
 
 /// `omv_rpc_engine_t`.
 #[repr(C, align(8))]
@@ -40,6 +40,15 @@ pub struct omv_rpc_io_t {
     /// RECV: the first byte must arrive within this many ms (0: no limit); see
     /// [`Engine::start_timeout_ms`]. Added last: every earlier offset is unchanged.
     pub start_timeout_ms: u32,
+    /// SEND, RECV, WAIT: the absolute deadline (the ms clock), `timeout_ms` after the step
+    /// began.
+    pub deadline_ms: u32,
+    /// RECV with a first-byte limit: its absolute deadline (valid when start_timeout_ms != 0).
+    pub start_deadline_ms: u32,
+    /// RECV into the caller's buffer (data NULL): the packet's first prefix_len bytes, already
+    /// read by the engine; the caller copies them to the start of its buffer and reads the rest.
+    pub prefix: *const u8,
+    pub prefix_len: u32,
 }
 
 pub type omv_rpc_config_t = Config;
@@ -164,6 +173,10 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
         name_hash: 0,
         status: Status::Ok as u32,
         start_timeout_ms: 0,
+        deadline_ms: 0,
+        start_deadline_ms: 0,
+        prefix: ptr::null(),
+        prefix_len: 0,
     };
     // Lengths handed out here are at most a u32 length field plus 4 (checked on entry).
     let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -171,17 +184,22 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
         Io::Done(status) => out.status = status as u32,
         Io::Flush => {}
         Io::Produce => out.packet = Packet::StreamFrame as u32,
-        Io::Send { packet, timeout_ms, data } => {
+        Io::Wait { deadline_ms } => out.deadline_ms = deadline_ms,
+        Io::Send { packet, timeout_ms, deadline_ms, data } => {
             out.packet = packet as u32;
             out.timeout_ms = timeout_ms;
+            out.deadline_ms = deadline_ms;
             out.len = len32(data.len());
             // The caller only reads from it.
             out.data = data.as_ptr() as *mut u8;
         }
-        Io::Recv { packet, timeout_ms, len, into } => {
+        Io::Recv { packet, timeout_ms, deadline_ms, len, prefix, into } => {
             out.packet = packet as u32;
             out.timeout_ms = timeout_ms;
+            out.deadline_ms = deadline_ms;
             out.len = len32(len);
+            out.prefix = prefix.as_ptr();
+            out.prefix_len = len32(prefix.len());
             out.data = into.map_or(ptr::null_mut(), |b| b.as_mut_ptr());
         }
         Io::Dispatch { name_hash, argument } => {
@@ -207,8 +225,24 @@ pub unsafe extern "C" fn omv_rpc_poll(e: *mut omv_rpc_engine_t, now_ms: u32, io:
         return;
     };
     let start_timeout_ms = engine.start_timeout_ms();
+    let start_deadline_ms = engine.first_byte_deadline().unwrap_or(0);
     *io = io_to_c(engine.poll(now_ms));
     io.start_timeout_ms = start_timeout_ms;
+    io.start_deadline_ms = start_deadline_ms;
+}
+
+/// When the engine next needs the caller back (the deadline of what it asks for now), into
+/// `*deadline_ms`; false when nothing it waits for is timed.
+#[no_mangle]
+pub unsafe extern "C" fn omv_rpc_poll_timeout(e: *mut omv_rpc_engine_t, deadline_ms: *mut u32) -> bool {
+    let (Some(engine), Some(out)) = (engine(e), deadline_ms.as_mut()) else { return false };
+    match engine.poll_timeout() {
+        Some(d) => {
+            *out = d;
+            true
+        }
+        None => false,
+    }
 }
 
 #[no_mangle]

@@ -86,9 +86,9 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms]);
-    layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline]);
-    layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests]);
+    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len]);
+    layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline, bytes_per_s, error_pause_ms, split_reads]);
+    layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests, repeats_answered, new_commands, stray_replies]);
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
     let mut c = |name: &str, v: i64| {
         m.insert(name.to_string(), v);
@@ -105,8 +105,9 @@ fn rust_side() -> BTreeMap<String, i64> {
     for (name, io) in [
         ("DONE", Io::Done(Status::Ok)),
         ("FLUSH", Io::Flush),
-        ("SEND", Io::Send { packet: Packet::None, timeout_ms: 0, data: &[] }),
-        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, len: 0, into: None }),
+        ("SEND", Io::Send { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, data: &[] }),
+        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, len: 0, prefix: &[], into: None }),
+        ("WAIT", Io::Wait { deadline_ms: 0 }),
         ("DISPATCH", Io::Dispatch { name_hash: 0, argument: &[] }),
         ("DELIVER", Io::Deliver { frame: &[] }),
         ("PRODUCE", Io::Produce),
@@ -322,11 +323,11 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     assert_eq!(lines["master_status"], "0");
     assert_eq!(lines["result_len"], (echo.get("result_hex").str().len() / 2).to_string());
     assert_eq!(lines["calls_ok"], "1");
-    // Only the master's RESULT_DATA receive has a first-byte limit: half of the phase's
-    // 1000 ms (the replay's clock stands still).
+    // Only the master's RESULT_DATA receive has a first-byte limit: two of its 3 ms short
+    // timeouts (a slave that missed the request is asked again soon, while it still waits).
     let (cmd, res) = (Packet::CommandHeader as u32, Packet::ResultHeader as u32);
     let (cmd_data, res_data) = (Packet::CommandData as u32, Packet::ResultData as u32);
-    assert_eq!(lines["master_starts"].trim(), format!("{cmd}:0 {cmd_data}:0 {res}:0 {res_data}:500"));
+    assert_eq!(lines["master_starts"].trim(), format!("{cmd}:0 {cmd_data}:0 {res}:0 {res_data}:6"));
     assert_eq!(lines["slave_starts"].trim(), format!("{cmd}:0 {cmd_data}:0 {res}:0 {res_data}:0"));
     assert_eq!(lines["slave"], echo.get("slave_to_master_hex").str());
     assert_eq!(lines["slave_status"], "0");

@@ -13,6 +13,7 @@ mod support;
 
 use std::collections::VecDeque;
 
+use omv_rpc::wire::{COMMAND_HEADER_LEN, EMPTY_PACKET_LEN};
 use omv_rpc::{name_hash, pipeline, Config, Engine, Io, IoStatus, Packet, Role, Status};
 
 const ALL_PIPELINED: u32 = pipeline::RESULT_DATA_REQUEST | pipeline::COMMAND_DATA;
@@ -258,10 +259,10 @@ struct Expect {
 
 impl Sim {
     fn new(seed: u64, start: u64) -> Sim {
-        let mut slave = Side::new(slave(), start);
+        let mut slave = Side::new(stream_slave(), start);
         slave.engine.serve_start(1000, 1000, start as u32);
         Sim {
-            master: Side::new(master(), start),
+            master: Side::new(stream_master(), start),
             slave,
             link: Link::new(Rng(seed ^ 0xA5A5)),
             rng: Rng(seed),
@@ -373,7 +374,7 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                     into.copy_from_slice(&got);
                     (IoStatus::Ok, None)
                 }
-                Io::Recv { into: None, .. } if whole => (IoStatus::Ok, Some(got)),
+                Io::Recv { into: None, prefix, .. } if whole => (IoStatus::Ok, Some([prefix, &got[..]].concat())),
                 Io::Recv { .. } => (IoStatus::Timeout, None),
                 other => panic!("waiting side polled {other:?}"),
             };
@@ -413,6 +414,12 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                 let start_timeout_ms = side.engine.start_timeout_ms();
                 let start_deadline = (side.honour_start_timeout && start_timeout_ms > 0)
                     .then(|| side.now + u64::from(start_timeout_ms));
+                // A receive into the caller's buffer after the engine read the packet's
+                // first bytes itself: only the rest is read here.
+                let len = match side.engine.poll(now) {
+                    Io::Recv { prefix, .. } => len - prefix.len(),
+                    _ => len,
+                };
                 side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms), start_deadline });
                 continue;
             }
@@ -421,6 +428,7 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
             }
             Io::Deliver { frame } => return (is_master, Event::Deliver(frame.to_vec())),
             Io::Produce => return (is_master, Event::Produce),
+            Io::Wait { deadline_ms } => side.now += u64::from(deadline_ms.wrapping_sub(now)),
             Io::Done(status) => return (is_master, Event::Done(status)),
         }
         side.engine.complete(now, IoStatus::Ok, None);
@@ -432,8 +440,10 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
 /// received first in an attempt, so the reference rule flushes right before it.
 fn starts_an_attempt(role: Role, io: &Io<'_>) -> bool {
     match (role, io) {
-        (Role::Master, Io::Send { packet, .. }) | (Role::Slave, Io::Recv { packet, .. }) => {
-            matches!(packet, Packet::CommandHeader | Packet::ResultHeader)
+        (Role::Master, Io::Send { packet, .. }) => matches!(packet, Packet::CommandHeader | Packet::ResultHeader),
+        // (Not the rest of a COMMAND_HEADER whose first bytes a split read took.)
+        (Role::Slave, Io::Recv { packet, len, .. }) => {
+            matches!(packet, Packet::CommandHeader | Packet::ResultHeader) && *len != COMMAND_HEADER_LEN - EMPTY_PACKET_LEN
         }
         _ => false,
     }
@@ -511,7 +521,7 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
 /// `reader_is_master` picks the direction. Returns the frames delivered and both end statuses.
 fn run_stream(seed: u64, depth: u32, frames: &[Vec<u8>], reader_is_master: bool, loss: f64) -> (Vec<Vec<u8>>, Status, Status) {
     let side = |engine| Side::new(engine, 1000);
-    let (mut master, mut slave) = (side(master()), side(slave()));
+    let (mut master, mut slave) = (side(stream_master()), side(stream_slave()));
     let mut link = Link { loss, jitter_ms: 3, ..Link::new(Rng(seed)) };
     let (reader, writer) = if reader_is_master { (&mut master, &mut slave) } else { (&mut slave, &mut master) };
     assert_eq!(writer.engine.stream_writer_start(5000, 1000), Status::Ok);
@@ -660,7 +670,9 @@ fn eager_peers_make_back_to_back_calls_without_retries() {
 /// timeout (here 10 ms late, a stalled bus or a loaded host), when the slave has gone back to
 /// waiting for a RESULT_HEADER request.
 /// - Late: the slave answers it all the same (it sent RESULT_HEADER in this phase, so the
-///   master has it): no retry, whichever driver.
+///   master has it). A driver that ignores the first-byte limit waits for it (no retry); one
+///   that honours it has asked again after two short timeouts, and the slave answers those
+///   requests too: the call costs a few ms more, not the phase.
 /// - Lost: nothing will come. Honouring the engine's first-byte limit (start_timeout_ms), the
 ///   master gives up on that RESULT_DATA within its phase and retries; ignoring it (the
 ///   driver before the limit existed), it waits out the long timeout (5000 ms), far past
@@ -709,9 +721,14 @@ fn a_late_result_data_request_is_answered_and_a_lost_one_costs_a_retry_not_the_l
         if !lost {
             assert_eq!(status, Status::Ok, "the late request is answered");
             assert_eq!(sim.master.engine.result(), Some(&b"the result"[..]));
-            assert_eq!((retries, not_taken), (0, 0));
+            assert_eq!(not_taken, 0);
+            if !honour {
+                assert_eq!(retries, 0);
+            }
             assert!(elapsed < 50, "{elapsed} ms");
-            assert_eq!(sim.slave.engine.stats().late_requests, 1);
+            // The late request, and (honouring the limit) the master's requests meanwhile.
+            let late_requests = sim.slave.engine.stats().late_requests;
+            assert!(if honour { late_requests >= 1 } else { late_requests == 1 }, "{late_requests}");
         } else if honour {
             assert_eq!(status, Status::Ok, "the call succeeds by retrying");
             assert_eq!(sim.master.engine.result(), Some(&b"the result"[..]));

@@ -245,8 +245,8 @@ impl Script {
                     }
                     None => (IoStatus::Timeout, None, timeout_ms),
                 },
-                Io::Recv { len, into: None, timeout_ms, .. } => match self.take(len) {
-                    Some(bytes) => (IoStatus::Ok, Some(bytes.to_vec()), 0),
+                Io::Recv { len, into: None, timeout_ms, prefix, .. } => match self.take(len - prefix.len()) {
+                    Some(bytes) => (IoStatus::Ok, Some([prefix, bytes].concat()), 0),
                     None => (IoStatus::Timeout, None, timeout_ms),
                 },
                 Io::Dispatch { name_hash, argument } => {
@@ -263,6 +263,7 @@ impl Script {
                     Some(frame) => (IoStatus::Ok, Some(frame), 0),
                     None => (IoStatus::Error, None, 0),
                 },
+                Io::Wait { deadline_ms } => (IoStatus::Ok, None, deadline_ms.wrapping_sub(now)),
             };
             self.now = self.now.wrapping_add(advance);
             engine.complete(self.now, status, buf);
@@ -277,6 +278,20 @@ pub fn master() -> Engine<Vec<u8>> {
 
 pub fn slave() -> Engine<Vec<u8>> {
     Engine::new(Role::Slave, Config::default())
+}
+
+/// The configuration of a door over a byte stream (UART, TCP, pty): packets may be read in
+/// pieces, so the slave tells repeats from the packet it waits for.
+pub fn byte_stream() -> Config {
+    Config { split_reads: 1, ..Config::default() }
+}
+
+pub fn stream_master() -> Engine<Vec<u8>> {
+    Engine::new(Role::Master, byte_stream())
+}
+
+pub fn stream_slave() -> Engine<Vec<u8>> {
+    Engine::new(Role::Slave, byte_stream())
 }
 
 /// Every byte a slave writes in one call that goes well (acks, RESULT_HEADER, RESULT_DATA).

@@ -19,6 +19,7 @@ enum Seen {
     Deliver,
     Produce,
     Done(Status),
+    Wait,
 }
 
 /// (Also checks the first-byte limit of every action: only the master's RESULT_DATA receive
@@ -27,12 +28,13 @@ fn seen(e: &mut Engine<Vec<u8>>, now: u32) -> Seen {
     let (role, start_timeout) = (e.role(), e.start_timeout_ms());
     let seen = match e.poll(now) {
         Io::Flush => Seen::Flush,
-        Io::Send { packet, timeout_ms, data } => Seen::Send(packet, timeout_ms, data.len()),
+        Io::Send { packet, timeout_ms, data, .. } => Seen::Send(packet, timeout_ms, data.len()),
         Io::Recv { packet, timeout_ms, len, .. } => Seen::Recv(packet, timeout_ms, len),
         Io::Dispatch { .. } => Seen::Dispatch,
         Io::Deliver { .. } => Seen::Deliver,
         Io::Produce => Seen::Produce,
         Io::Done(s) => Seen::Done(s),
+        Io::Wait { .. } => Seen::Wait,
     };
     match (role, &seen) {
         (Role::Master, Seen::Recv(Packet::ResultData, timeout_ms, _)) => {
@@ -190,7 +192,8 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandData, 5000, 9));
     ok(&mut e, now);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 500, 4));
+    // The ack that tells the slave has the command: two short timeouts, then a retry.
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 6, 4));
     let mut bad = wire::empty_packet(wire::MAGIC_COMMAND_DATA);
     bad[3] ^= 0xFF;
     now += 1;
@@ -204,7 +207,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandData, 5000, 9));
     ok(&mut e, now);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 499, 4));
+    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 8, 4));
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
     // Phase 2 starts again at 3, and in sync (phase 1 ended well): no flush.
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 3, 4));
@@ -242,21 +245,21 @@ fn to_result_data(e: &mut Engine<Vec<u8>>, mut now: u32, step_ms: u32) -> u32 {
 }
 
 #[test]
-fn master_result_data_first_byte_limit_is_half_the_phase_left_at_least_the_short_timeout() {
+fn master_result_data_first_byte_limit_is_two_short_timeouts() {
     // Every attempt's RESULT_DATA request goes unanswered (the slave missed it): each waits for
-    // the first byte at most half of what is left of recv_timeout (1000 ms), at least the
-    // grown short timeout, then retries; the phase ends on time, not after the long timeout.
+    // the first byte two of its (grown) short timeouts, then retries while a slave that missed
+    // it still waits (a reference slave: 2-3 ms; an Arduino one: its 100 ms); the phase ends
+    // on time, not after the long timeout.
     let mut e = master();
     let start = 7_000;
     e.call_start(0xABCD, command_packet(b"hello"), 1000, 1000, start);
     let mut now = to_result_data(&mut e, start, 0);
-    let phase_start = now;
     let mut limits = Vec::new();
     loop {
         assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
         let limit = e.start_timeout_ms();
-        let left = 1000 - (now - phase_start);
-        assert_eq!(limit, (left / 2).max(e.short_timeout()), "at {} ms into the phase", now - phase_start);
+        assert_eq!(limit, 2 * e.short_timeout());
+        assert_eq!(e.first_byte_deadline(), Some(now + limit));
         limits.push(limit);
         // Nothing came within the limit.
         now += limit;
@@ -266,9 +269,8 @@ fn master_result_data_first_byte_limit_is_half_the_phase_left_at_least_the_short
             break;
         }
     }
-    // First attempt, then later in the phase: halving down to the short timeout (3 * 4/3...).
-    assert_eq!(&limits[..5], &[500, 250, 125, 62, 31]);
-    assert!(limits.iter().rev().take(3).all(|&l| l < 31), "{limits:?}");
+    // The short timeout grows 3, 4, 5, 6, 8 (t * 4 / 3).
+    assert_eq!(&limits[..5], &[6, 8, 10, 12, 16]);
     assert_eq!(e.last_error().status, Status::RecvTimeout);
     assert_eq!(e.last_error().packet, Packet::ResultData);
     assert_eq!(e.last_error().reason, Reason::Timeout);
@@ -286,40 +288,71 @@ fn to_result_data_retry(e: &mut Engine<Vec<u8>>, now: u32) -> u32 {
 }
 
 #[test]
-fn master_result_data_first_byte_limit_is_capped_at_the_long_timeout_and_measured_from_the_request() {
-    // recv_timeout 60 s: half of it is over the long timeout, which caps the limit.
-    let mut e = master();
-    e.call_start(1, command_packet(b"x"), 1000, 60_000, 0);
-    let now = to_result_data(&mut e, 0, 0);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
-    assert_eq!(e.start_timeout_ms(), 5000);
-    // A configured long timeout caps it the same way.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Master, Config { long_timeout_ms: 300, ..Config::default() });
-    e.call_start(1, command_packet(b"x"), 1000, 1000, 0);
-    let now = to_result_data(&mut e, 0, 0);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 300, 6));
-    assert_eq!(e.start_timeout_ms(), 300);
-    // The phase's time already spent counts: the RESULT_HEADER exchange took 40 ms, so
-    // (1000 - 40) / 2 for the first byte; measured when the request was sent, so polling
-    // later does not change it.
-    let mut e = master();
-    e.call_start(1, command_packet(b"x"), 1000, 1000, 0);
-    let now = to_result_data(&mut e, 0, 40);
+fn master_reply_waits_add_the_wire_time_and_are_measured_from_the_request() {
+    // A slow link (set_timing(bytes_per_s=1000), 1 byte/ms): the COMMAND_DATA ack may come
+    // only after the slave has all of COMMAND_DATA (104 bytes on the wire: 104 ms, + 1 + the
+    // 3 ms short timeout), and every wait is at least its own bytes' wire time.
+    let mut e: Engine<Vec<u8>> = Engine::new(Role::Master, Config { bytes_per_s: 1000, ..Config::default() });
+    e.call_start(1, command_packet(&[7; 100]), 1000, 1000, 0);
+    assert_eq!(seen(&mut e, 0), Seen::Flush);
+    ok(&mut e, 0);
+    assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandHeader, 16, 12), "12 bytes: 12 + 1 + 3 ms");
+    ok(&mut e, 0);
+    feed(&mut e, 0, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
+    assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandData, 5000, 104));
+    ok(&mut e, 10);
+    assert_eq!(seen(&mut e, 10), Seen::Recv(Packet::CommandData, 108, 4));
+    match e.poll(10) {
+        Io::Recv { deadline_ms, .. } => assert_eq!(deadline_ms, 118, "from the step's start"),
+        other => panic!("{other:?}"),
+    }
+    feed(&mut e, 20, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
+    // The first byte of RESULT_DATA: two short timeouts, or the request's wire time (4 + 1 + 3).
+    let now = to_result_data(&mut e, 20, 40);
+    assert_eq!(e.start_timeout_ms(), 8);
+    // Measured when the request was sent, so polling later does not change it.
+    let deadline = e.first_byte_deadline();
     assert_eq!(seen(&mut e, now + 100), Seen::Recv(Packet::ResultData, 5000, 6));
-    assert_eq!(e.start_timeout_ms(), 480);
-    // Near the phase's end the short timeout is the floor (and never more than the phase).
-    let mut e = master();
-    e.call_start(1, command_packet(b"x"), 1000, 10, 0);
-    let now = to_result_data(&mut e, 0, 6);
-    assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
-    assert_eq!(e.start_timeout_ms(), 3, "the short timeout, over (10 - 6) / 2");
+    assert_eq!(e.first_byte_deadline(), deadline);
+    // (to_result_data stepped 40 ms past the request's send.)
+    assert_eq!(deadline, Some(now - 40 + 8));
+    assert_eq!(e.poll_timeout(), deadline, "the next wake-up is the first byte's");
     // The RESULT_DATA that does come is taken whole, however long its transfer (the limit is
-    // the caller's business: only the first byte).
+    // only on the first byte).
     let mut result = vec![0, 0, b'o', b'k', 0, 0];
     wire::frame(wire::MAGIC_RESULT_DATA, &mut result);
     feed(&mut e, now + 4000, &result);
     assert_eq!(seen(&mut e, now + 4000), Seen::Done(Status::Ok));
     assert_eq!(e.start_timeout_ms(), 0, "no action, no limit");
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
+fn a_transport_error_pauses_before_the_next_attempt() {
+    // A transport that fails at once (nobody listening): the engine asks for a pause of the
+    // first short timeout (error_pause_ms) before it retries, not a hot loop.
+    let mut e = master();
+    e.call_start(1, command_packet(b"x"), 100, 100, 0);
+    assert_eq!(seen(&mut e, 0), Seen::Flush);
+    ok(&mut e, 0);
+    assert!(matches!(seen(&mut e, 0), Seen::Send(Packet::CommandHeader, ..)));
+    e.complete(1, IoStatus::Error, None);
+    assert_eq!(e.poll(1), Io::Wait { deadline_ms: 4 });
+    assert_eq!(e.poll_timeout(), Some(4));
+    // Completing early changes nothing.
+    e.complete(2, IoStatus::Ok, None);
+    assert_eq!(e.poll(2), Io::Wait { deadline_ms: 4 });
+    e.complete(4, IoStatus::Ok, None);
+    assert_eq!(seen(&mut e, 4), Seen::Flush);
+    assert_eq!(e.stats().transport_errors, 1);
+    assert_eq!(e.stats().retries, 1);
+    // Configurable.
+    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { error_pause_ms: 50, ..Config::default() });
+    e.serve_start(1000, 1000, 0);
+    assert_eq!(seen(&mut e, 0), Seen::Flush);
+    ok(&mut e, 0);
+    e.complete(0, IoStatus::Error, None);
+    assert_eq!(e.poll(0), Io::Wait { deadline_ms: 50 });
 }
 
 #[test]

@@ -227,7 +227,7 @@ struct CEngine(Box<omv_rpc_engine_t>);
 
 impl CEngine {
     fn new(role: u32) -> Self {
-        let mut e = Box::new(omv_rpc_engine_t { opaque: [0; 32] });
+        let mut e = Box::new(omv_rpc_engine_t { opaque: [0; omv_rpc::ffi::ENGINE_SIZE / 8] });
         unsafe { omv_rpc_init(&mut *e, role, std::ptr::null()) };
         CEngine(e)
     }
