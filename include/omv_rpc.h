@@ -159,6 +159,8 @@ typedef struct omv_rpc_io {
                                    read by the engine (to tell which packet came): copy them to
                                    the start of your buffer and read only the rest */
     uint32_t prefix_len;
+    uint32_t packet_len;        /* SEND, RECV: the whole packet's length (a RECV may read a part of
+                                   it: a transport that routes by size, UDP or TCP, routes by this) */
 } omv_rpc_io_t;
 
 /* Timing and limits. Zero fields take the reference defaults shown. */

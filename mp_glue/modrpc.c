@@ -48,7 +48,6 @@ typedef struct rpc_engine_obj {
     mp_obj_t transport_obj;
     rpc_transport_t *transport;
     uint32_t role;
-    uint32_t bytes_per_s;    /* set_timing: stretch io timeouts to the wire time (0: off) */
     uint32_t status;         /* how the last operation ended (OMV_RPC_*) */
     const char *glue_error;  /* a failure only the glue knows about (no memory), or NULL */
     uint8_t op;              /* RPC_OP_* */
@@ -231,23 +230,6 @@ static void rpc_flush(rpc_engine_obj_t *self) {
     rpc_complete(self, self->transport->ops->flush(self->transport), NULL, 0);
 }
 
-/* The time an io action may take: the engine's, stretched to the wire time at bytes_per_s. */
-static uint32_t rpc_io_timeout(rpc_engine_obj_t *self) {
-    uint32_t timeout = self->io.timeout_ms;
-    if (self->bytes_per_s != 0) {
-        /* 32-bit arithmetic only (no 64-bit division helper in a native module); io.len is
-         * bounded by the limits (set_limits), far below overflow. */
-        uint32_t bytes_per_ms = self->bytes_per_s / 1000u;
-        uint32_t wire_ms = bytes_per_ms ? self->io.len / bytes_per_ms
-            : self->io.len > 4000000u ? 0xFFFF0000u : self->io.len * 1000u / self->bytes_per_s;
-        wire_ms += 1 + self->config.short_timeout_ms;
-        if (wire_ms > timeout) {
-            timeout = wire_ms;
-        }
-    }
-    return timeout;
-}
-
 /* io.start_timeout_ms, for the transports that see the bytes of a packet as they come
  * (stream: UART, USB VCP, socket, pty; network: a UDP datagram or the TCP connection). Those
  * that move whole packets (I2C, SPI, a Python override) cannot tell when the first byte
@@ -284,17 +266,30 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                 case OMV_RPC_ACTION_FLUSH:
                     rpc_flush(self);
                     continue;
+                case OMV_RPC_ACTION_WAIT: {
+                    /* A pause the engine asked for (after a transport error). */
+                    uint32_t left = self->io.deadline_ms - rpc_now();
+                    if ((int32_t)left > 0) {
+                        if (!blocking) {
+                            return false;
+                        }
+                        rpc_sleep_ms(left);
+                    }
+                    rpc_complete(self, OMV_RPC_IO_OK, NULL, 0);
+                    continue;
+                }
                 case OMV_RPC_ACTION_SEND:
                 case OMV_RPC_ACTION_RECV:
                     self->io_pending = true;
                     self->io_done = 0;
-                    self->io_start = rpc_now();
-                    self->io_timeout = rpc_io_timeout(self);
+                    /* The engine's deadlines: the step began timeout_ms before deadline_ms. */
+                    self->io_timeout = self->io.timeout_ms;
+                    self->io_start = self->io.deadline_ms - self->io.timeout_ms;
                     self->io_start_timeout = rpc_io_start_timeout(self);
                     self->io_buf = self->io.data;
                     if (self->io.action == OMV_RPC_ACTION_RECV && self->io_buf == NULL) {
                         self->io_buf = rpc_recv_buffer(self, self->io.len);
-                        if (self->io_buf == NULL) {
+                        if (self->io_buf == NULL || self->io.prefix_len > self->io.len) {
                             self->io_pending = false;
                             if (self->glue_error == NULL) {
                                 self->glue_error = "TRANSPORT_ERROR: data packet no memory";
@@ -302,6 +297,9 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                             rpc_complete(self, OMV_RPC_IO_ERROR, NULL, 0);
                             continue;
                         }
+                        /* The packet's first bytes, which the engine read to tell what came. */
+                        memcpy(self->io_buf, self->io.prefix, self->io.prefix_len);
+                        self->io_done = self->io.prefix_len;
                     }
                     break;
                 case OMV_RPC_ACTION_DISPATCH:
@@ -325,6 +323,7 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             left = start_left < left ? start_left : left;
         }
         int status;
+        t->packet_len = self->io.packet_len;
         if (self->io.action == OMV_RPC_ACTION_SEND) {
             status = t->ops->send(t, self->io.data, self->io.len, &self->io_done, left, self->io.packet);
         } else {
@@ -339,12 +338,6 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                 /* The first bytes came within the limit: the rest has the packet's timeout. */
                 continue;
             }
-        }
-        if (status == OMV_RPC_IO_ERROR && blocking) {
-            /* A transport that fails at once (nobody listening, connection refused) would
-             * have the engine retry in a hot loop: take a short timeout's pause first. */
-            uint32_t pause = rpc_time_left(self->io_start, self->io_timeout);
-            rpc_sleep_ms(pause < self->config.short_timeout_ms ? pause : self->config.short_timeout_ms);
         }
         self->io_pending = false;
         #ifdef RPC_TRACE
@@ -751,7 +744,10 @@ static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_erro
     X(MP_QSTR_recv_phase_timeouts, recv_phase_timeouts) \
     X(MP_QSTR_commands_served, commands_served) \
     X(MP_QSTR_stream_frames, stream_frames) \
-    X(MP_QSTR_late_requests, late_requests)
+    X(MP_QSTR_late_requests, late_requests) \
+    X(MP_QSTR_repeats_answered, repeats_answered) \
+    X(MP_QSTR_new_commands, new_commands) \
+    X(MP_QSTR_stray_replies, stray_replies)
 #define RPC_STATS_STORE(qst, field) \
     mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(stats.field));
 
@@ -759,7 +755,7 @@ static mp_obj_t rpc_engine_stats(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     omv_rpc_stats_t stats;
     omv_rpc_stats(&self->engine, &stats);
-    mp_obj_t dict = mp_obj_new_dict(15);
+    mp_obj_t dict = mp_obj_new_dict(18);
     RPC_STATS_FIELDS(RPC_STATS_STORE)
     return dict;
 }
@@ -784,6 +780,7 @@ static void rpc_engine_init_config(rpc_engine_obj_t *self) {
     self->config.max_queue_depth = self->transport->ops->max_queue_depth;
     self->config.stream_timeout_ms = RPC_STREAM_TIMEOUT_MS;
     self->config.pipeline = 0;
+    self->config.split_reads = self->transport->ops->byte_stream;
 }
 
 static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
@@ -811,8 +808,7 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     rpc_config_field(&config.max_argument_len, args[3]);
     rpc_config_field(&config.max_result_len, args[4]);
     rpc_config_field(&config.max_frame_len, args[5]);
-    uint32_t bytes_per_s = self->bytes_per_s;
-    rpc_config_field(&bytes_per_s, args[6]);
+    rpc_config_field(&config.bytes_per_s, args[6]);
     if (args[7] != mp_const_none) {
         /* True: the RESULT_DATA request behind the RESULT_HEADER request; "all": COMMAND_DATA
          * behind COMMAND_HEADER too. */
@@ -840,7 +836,6 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
         spin_us = (uint32_t)v;
     }
     self->config = config;
-    self->bytes_per_s = bytes_per_s;
     self->transport->spin_us = spin_us;
     if (self->op == RPC_OP_BLOCKING) {
         self->reinit_pending = true;

@@ -209,6 +209,25 @@ int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *do
     return rpc_stream_packet_done(s, timeout_ms, rpc_stream_send_packet(s, data, len, done, timeout_ms));
 }
 
+int rpc_stream_recv_some(rpc_stream_t *s, uint8_t *buf, size_t cap, size_t *got, uint32_t timeout_ms) {
+    uint32_t start = rpc_ticks_ms();
+    *got = 0;
+    for (;;) {
+        if (s->nonblocking || rpc_stream_wait(s, RPC_POLL_RD, 0)) {
+            if (rpc_stream_read_some(s, buf, cap, got) != OMV_RPC_IO_OK) {
+                return OMV_RPC_IO_ERROR;
+            }
+            if (*got > 0) {
+                return rpc_stream_packet_done(s, timeout_ms, OMV_RPC_IO_OK);
+            }
+        }
+        uint32_t left = rpc_time_left(start, timeout_ms);
+        if (left == 0 || (!rpc_stream_wait(s, RPC_POLL_RD, left) && rpc_time_left(start, timeout_ms) == 0)) {
+            return rpc_stream_packet_done(s, timeout_ms, OMV_RPC_IO_TIMEOUT);
+        }
+    }
+}
+
 int rpc_stream_flush(rpc_stream_t *s) {
     uint8_t scratch[64];
     size_t dropped = 0;

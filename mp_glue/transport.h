@@ -56,6 +56,11 @@ typedef struct rpc_transport_ops {
      * non-blocking call_poll() then gives each send/recv its whole timeout (it blocks per
      * packet) instead of 0. */
     bool whole_packets;
+    /* True for a byte stream that may be read in pieces (a UART, USB VCP, TCP, a pty; UDP
+     * through the network transport's datagram buffer): the engine may then read a packet's
+     * first bytes to tell which packet came (omv_rpc_config_t.split_reads). False where a
+     * read must match the peer's write (I2C, SPI, CAN frames, a Python override). */
+    bool byte_stream;
 } rpc_transport_ops_t;
 
 /* How long a wait on a stream may check readiness before it goes to sleep in the poller, in
@@ -70,6 +75,8 @@ struct rpc_transport {
     mp_obj_base_t base; /* &rpc_type_transport */
     const rpc_transport_ops_t *ops;
     uint32_t spin_us;   /* RPC_SPIN_US_DEFAULT; the stream waits of this transport use it */
+    size_t packet_len;  /* set by the driver before each send/recv: the whole packet's length
+                           (a recv may read a part of it; the network transport routes by it) */
 };
 
 /* The packet kinds of io.packet that are stream traffic (the network transport sends those
@@ -115,6 +122,9 @@ void rpc_stream_init(rpc_stream_t *s, rpc_transport_t *owner, mp_obj_t obj, bool
 /* Read/write with the transport rules above (len - *done bytes, timeout 0 = no wait). */
 int rpc_stream_recv(rpc_stream_t *s, uint8_t *buf, size_t len, size_t *done, uint32_t timeout_ms);
 int rpc_stream_send(rpc_stream_t *s, const uint8_t *data, size_t len, size_t *done, uint32_t timeout_ms);
+/* Wait up to timeout_ms for input, then read once what is there into buf[0, cap) (on a UDP
+ * socket: one whole datagram, cut to cap): OK with *got > 0, TIMEOUT or ERROR. */
+int rpc_stream_recv_some(rpc_stream_t *s, uint8_t *buf, size_t cap, size_t *got, uint32_t timeout_ms);
 /* Read and drop whatever is readable now. ERROR when the stream reported its end (the peer
  * closed it) or an error, OK otherwise. */
 int rpc_stream_flush(rpc_stream_t *s);

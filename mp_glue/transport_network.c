@@ -26,6 +26,12 @@ typedef struct rpc_network_transport {
     mp_obj_t socket_module;   /* slave: opens the TCP connection */
     mp_obj_t master_addr;     /* slave: the master's address, MP_OBJ_NULL until learned */
     bool is_master;
+    /* The datagram being read: UDP datagrams are read whole and handed out as a byte stream,
+     * so that the engine may read a packet in pieces (its first bytes tell which packet came)
+     * and a read shorter than the datagram loses nothing. */
+    uint16_t dgram_len;
+    uint16_t dgram_at;
+    uint8_t dgram[RPC_NETWORK_UDP_MAX];
 } rpc_network_transport_t;
 
 static bool rpc_network_uses_tcp(uint32_t packet, size_t len) {
@@ -102,6 +108,7 @@ static rpc_stream_t *rpc_network_tcp(rpc_network_transport_t *self, uint32_t tim
 
 static int rpc_network_flush(rpc_transport_t *t) {
     rpc_network_transport_t *self = (rpc_network_transport_t *)t;
+    self->dgram_len = self->dgram_at = 0;
     rpc_stream_flush(&self->udp);
     /* A connection whose peer is gone (a slave that restarted, a master that went away) is
      * closed now, before a packet is written into it without an error. */
@@ -147,25 +154,23 @@ static int rpc_network_send(rpc_transport_t *t, const uint8_t *data, size_t len,
 
 /* Slave, before it knows the master: read one datagram with recvfrom to learn where it came
  * from, then connect the UDP socket to that address so that plain writes go there. */
-static int rpc_network_recv_first(rpc_network_transport_t *self, uint8_t *buf, size_t len, size_t *done,
-    uint32_t timeout_ms) {
+static int rpc_network_recv_first(rpc_network_transport_t *self, size_t *got, uint32_t timeout_ms) {
     uint32_t start = rpc_ticks_ms();
     for (;;) {
-        mp_obj_t want = MP_OBJ_NEW_SMALL_INT(len - *done);
+        mp_obj_t want = MP_OBJ_NEW_SMALL_INT(sizeof(self->dgram));
         mp_obj_t ret = rpc_try_call_method(self->udp.obj, MP_QSTR_recvfrom, 1, &want, NULL);
         if (ret != MP_OBJ_NULL) {
             mp_obj_t *items;
             size_t n;
             mp_obj_get_array(ret, &n, &items);
             mp_buffer_info_t info;
-            if (n == 2 && mp_get_buffer(items[0], &info, MP_BUFFER_READ)) {
-                size_t take = info.len < len - *done ? info.len : len - *done;
-                memcpy(buf + *done, info.buf, take);
-                *done += take;
+            if (n == 2 && mp_get_buffer(items[0], &info, MP_BUFFER_READ) && info.len > 0) {
+                *got = info.len < sizeof(self->dgram) ? info.len : sizeof(self->dgram);
+                memcpy(self->dgram, info.buf, *got);
                 if (rpc_try_call_method(self->udp.obj, MP_QSTR_connect, 1, &items[1], NULL) != MP_OBJ_NULL) {
                     self->master_addr = items[1];
                 }
-                return *done == len ? OMV_RPC_IO_OK : OMV_RPC_IO_TIMEOUT;
+                return OMV_RPC_IO_OK;
             }
         }
         uint32_t left = rpc_time_left(start, timeout_ms);
@@ -175,10 +180,37 @@ static int rpc_network_recv_first(rpc_network_transport_t *self, uint8_t *buf, s
     }
 }
 
+/* A packet over UDP: bytes from the datagram being read, then from the next ones. */
+static int rpc_network_recv_udp(rpc_network_transport_t *self, uint8_t *buf, size_t len, size_t *done,
+    uint32_t timeout_ms) {
+    uint32_t start = rpc_ticks_ms();
+    while (*done < len) {
+        if (self->dgram_at < self->dgram_len) {
+            size_t n = self->dgram_len - self->dgram_at;
+            n = n < len - *done ? n : len - *done;
+            memcpy(buf + *done, self->dgram + self->dgram_at, n);
+            *done += n;
+            self->dgram_at += n;
+            continue;
+        }
+        size_t got = 0;
+        uint32_t left = rpc_time_left(start, timeout_ms);
+        int status = !self->is_master && self->master_addr == MP_OBJ_NULL
+            ? rpc_network_recv_first(self, &got, left)
+            : rpc_stream_recv_some(&self->udp, self->dgram, sizeof(self->dgram), &got, left);
+        if (status != OMV_RPC_IO_OK) {
+            return status;
+        }
+        self->dgram_len = (uint16_t)got;
+        self->dgram_at = 0;
+    }
+    return OMV_RPC_IO_OK;
+}
+
 static int rpc_network_recv(rpc_transport_t *t, uint8_t *buf, size_t len, size_t *done,
     uint32_t timeout_ms, uint32_t packet) {
     rpc_network_transport_t *self = (rpc_network_transport_t *)t;
-    if (rpc_network_uses_tcp(packet, len)) {
+    if (rpc_network_uses_tcp(packet, t->packet_len > len ? t->packet_len : len)) {
         uint32_t start = rpc_ticks_ms();
         rpc_stream_t *tcp = rpc_network_tcp(self, timeout_ms);
         if (tcp == NULL) {
@@ -190,10 +222,7 @@ static int rpc_network_recv(rpc_transport_t *t, uint8_t *buf, size_t len, size_t
         }
         return status;
     }
-    if (!self->is_master && self->master_addr == MP_OBJ_NULL) {
-        return rpc_network_recv_first(self, buf, len, done, timeout_ms);
-    }
-    return rpc_stream_recv(&self->udp, buf, len, done, timeout_ms);
+    return rpc_network_recv_udp(self, buf, len, done, timeout_ms);
 }
 
 /* (Not static: the driver knows it as a transport that sees bytes as they come.) */
@@ -203,6 +232,7 @@ static const rpc_transport_ops_t rpc_network_transport_ops = {
     .recv = rpc_network_recv,
     .max_queue_depth = 255,
     .short_timeout_scale = 10,
+    .byte_stream = true,
 };
 
 /* network_transport(udp_socket, listening_socket_or_None, socket_module): a master when it

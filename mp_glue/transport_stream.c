@@ -35,6 +35,7 @@ static const rpc_transport_ops_t rpc_stream_transport_ops = {
     .recv = rpc_stream_transport_recv,
     .max_queue_depth = 255,
     .short_timeout_scale = 1,
+    .byte_stream = true,
 };
 
 /* stream_transport(stream, nonblocking=False) */

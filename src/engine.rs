@@ -218,6 +218,48 @@ pub struct Stats {
     pub stray_replies: u32,
 }
 
+/// Declares the stats field list once: the names (`Stats::FIELDS`, what `stats()` returns in
+/// every door) and the values in that order.
+macro_rules! stats_fields {
+    ($($field:ident),* $(,)?) => {
+        impl Stats {
+            /// Every counter's name, in the struct's (and `omv_rpc_stats_t`'s) order.
+            pub const FIELDS: &'static [&'static str] = &[$(stringify!($field)),*];
+
+            /// Every counter, in the order of [`Stats::FIELDS`].
+            pub fn values(&self) -> [u32; Self::FIELDS.len()] {
+                [$(self.$field),*]
+            }
+
+            /// The sum of two sets of counters (wrapping), e.g. across engine re-inits.
+            pub fn wrapping_add(self, other: Stats) -> Stats {
+                Stats { $($field: self.$field.wrapping_add(other.$field)),* }
+            }
+        }
+    };
+}
+
+stats_fields!(
+    packets_sent,
+    packets_received,
+    bad_magic,
+    bad_crc,
+    too_long,
+    timeouts,
+    transport_errors,
+    retries,
+    calls_ok,
+    calls_failed,
+    send_phase_timeouts,
+    recv_phase_timeouts,
+    commands_served,
+    stream_frames,
+    late_requests,
+    repeats_answered,
+    new_commands,
+    stray_replies,
+);
+
 /// What ended the last operation that did not end OK, and the last attempt failure in it.
 /// Same layout as `omv_rpc_error_t`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -270,7 +312,10 @@ pub enum Io<'e> {
     /// whose memory the caller owns). `prefix`: the packet's first bytes, already read (to tell
     /// which packet it is): the caller puts them at the start of its buffer and reads only the
     /// rest. See [`Engine::first_byte_deadline`] for the limit on the first byte.
-    Recv { packet: Packet, timeout_ms: u32, deadline_ms: u32, len: usize, prefix: &'e [u8], into: Option<&'e mut [u8]> },
+    ///
+    /// `packet_len` is the length of the whole packet this read is part of (a transport that
+    /// routes packets by size, the network's UDP or TCP, routes by it).
+    Recv { packet: Packet, timeout_ms: u32, deadline_ms: u32, len: usize, packet_len: usize, prefix: &'e [u8], into: Option<&'e mut [u8]> },
     /// Wait until `deadline_ms` (a pause after a transport error), then `complete(Ok)`. A
     /// non-blocking caller may return and come back; completing earlier changes nothing.
     Wait { deadline_ms: u32 },
@@ -429,6 +474,10 @@ pub struct Engine<B: Buffer> {
     /// commit, whenever it comes); and again alone in this attempt.
     command_data_sent: bool,
     command_data_resent: bool,
+    /// Master: a RESULT_HEADER came in this phase (data_len holds its length); the RESULT_DATA
+    /// being read was found where a RESULT_HEADER was due (its first 4 bytes are in rx).
+    result_len_known: bool,
+    late_result_data: bool,
     /// Slave: the COMMAND_DATA wait follows a repeated COMMAND_HEADER: if nothing comes
     /// within a short timeout, the master lost the ack and waits for it.
     after_repeat: bool,
@@ -505,6 +554,8 @@ impl<B: Buffer> Engine<B> {
             reply_wait_ms: 0,
             command_data_sent: false,
             command_data_resent: false,
+            result_len_known: false,
+            late_result_data: false,
             after_repeat: false,
             result_header_sent: false,
             resending: false,
@@ -770,9 +821,15 @@ impl<B: Buffer> Engine<B> {
             // Master call.
             Step::RecvCommandHeaderAck => (Packet::CommandHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
             Step::RecvCommandDataAck => (Packet::CommandData, self.reply_wait_ms, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
-            Step::RecvResultHeader => (Packet::ResultHeader, short, U32_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvResultHeader => {
+                let len = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { U32_PACKET_LEN };
+                (Packet::ResultHeader, short, len, RecvInto::Rx(0))
+            }
             Step::RecvResultHeaderRest => (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN)),
-            Step::RecvResultData => (Packet::ResultData, long, data_packet_len, RecvInto::Caller(0)),
+            Step::RecvResultData => {
+                let prefix = if self.late_result_data { EMPTY_PACKET_LEN } else { 0 };
+                (Packet::ResultData, long, data_packet_len, RecvInto::Caller(prefix))
+            }
             // Slave turn.
             Step::RecvCommandHeader => (Packet::CommandHeader, short, head_len, RecvInto::Rx(0)),
             Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => {
@@ -799,22 +856,28 @@ impl<B: Buffer> Engine<B> {
         };
         let timeout_ms = stretched(timeout_ms, len);
         let deadline_ms = at.wrapping_add(timeout_ms);
+        let packet_len = match self.step {
+            Step::RecvCommandDataHead => data_packet_len,
+            Step::RecvRepeatedCommandData => self.argument_len as usize + PACKET_OVERHEAD,
+            Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => COMMAND_HEADER_LEN,
+            Step::RecvResultHeader | Step::RecvResultHeaderRest => U32_PACKET_LEN,
+            _ => len,
+        };
         match into {
             RecvInto::Rx(from) => {
                 // Every header fits rx; the min lets the compiler drop the slice bounds panic.
-                let from = from.min(MAX_HEADER_LEN);
-                let to = (from + len).clamp(from, MAX_HEADER_LEN);
-                Io::Recv { packet, timeout_ms, deadline_ms, len: to - from, prefix: &[], into: Some(&mut self.rx[from..to]) }
+                let into = self.rx.get_mut(from..from + len).unwrap_or_default();
+                Io::Recv { packet, timeout_ms, deadline_ms, len: into.len(), packet_len, prefix: &[], into: Some(into) }
             }
             RecvInto::Caller(prefix) => {
-                let prefix = prefix.min(len).min(EMPTY_PACKET_LEN);
-                Io::Recv { packet, timeout_ms, deadline_ms, len, prefix: &self.rx[..prefix], into: None }
+                let prefix = self.rx.get(..prefix.min(len)).unwrap_or_default();
+                Io::Recv { packet, timeout_ms, deadline_ms, len, packet_len, prefix, into: None }
             }
             RecvInto::Incoming(from) => {
                 let buf = self.incoming.as_mut().map_or(&mut [][..], |b| b.as_mut());
                 let from = from.min(buf.len());
                 let rest = &mut buf[from..];
-                Io::Recv { packet, timeout_ms, deadline_ms, len: rest.len(), prefix: &[], into: Some(rest) }
+                Io::Recv { packet, timeout_ms, deadline_ms, len: rest.len(), packet_len, prefix: &[], into: Some(rest) }
             }
         }
     }
@@ -906,31 +969,43 @@ impl<B: Buffer> Engine<B> {
                     self.step = Step::RecvResultHeader;
                 }
             }
-            Step::RecvResultHeader | Step::RecvResultHeaderRest => {
-                if self.step == Step::RecvResultHeader && self.config.split_reads != 0 && self.in_phase(now) && self.stray_ack_in_rx(status) {
-                    // An ack the slave sent again for a repeat of ours came first: the
-                    // RESULT_HEADER starts behind it.
-                    self.stats.stray_replies += 1;
-                    self.rx.copy_within(EMPTY_PACKET_LEN..U32_PACKET_LEN, 0);
+            Step::RecvResultHeader if self.config.split_reads != 0 => {
+                // Its first 4 bytes: a RESULT_HEADER's, an ack the slave sent again for a
+                // repeat of ours, or the RESULT_DATA of an earlier try that came late.
+                let magic = if status == IoStatus::Ok { self.rx_magic() } else { 0 };
+                if magic == MAGIC_RESULT_HEADER {
                     self.step = Step::RecvResultHeaderRest;
-                    return;
+                } else if self.in_phase(now) && self.stray_ack_in_rx(status) {
+                    self.stats.stray_replies += 1;
+                } else if magic == MAGIC_RESULT_DATA && self.result_len_known {
+                    self.stats.stray_replies += 1;
+                    self.late_result_data = true;
+                    self.step = Step::RecvResultData;
+                } else {
+                    self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
+                    self.attempt_failed(now);
                 }
+            }
+            Step::RecvResultHeader | Step::RecvResultHeaderRest => {
                 let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
                 match header.and_then(|len| self.length_within(len, self.config.max_result_len, Packet::ResultHeader)) {
-                    Some(len) if self.pipelined(pipeline::RESULT_DATA_REQUEST) => {
-                        self.data_len = len;
-                        self.step = Step::RecvResultData;
-                    }
                     Some(len) => {
                         self.data_len = len;
-                        self.set_tx(&wire::empty_packet(MAGIC_RESULT_DATA));
-                        self.step = Step::SendResultDataRequest;
+                        self.result_len_known = true;
+                        self.late_result_data = false;
+                        if self.pipelined(pipeline::RESULT_DATA_REQUEST) {
+                            self.step = Step::RecvResultData;
+                        } else {
+                            self.set_tx(&wire::empty_packet(MAGIC_RESULT_DATA));
+                            self.step = Step::SendResultDataRequest;
+                        }
                     }
                     None => self.attempt_failed(now),
                 }
             }
             Step::SendResultDataRequest => {
                 if self.sent(status, Packet::ResultData) {
+                    self.late_result_data = false;
                     self.reply_wait_ms = self.reply_wait(EMPTY_PACKET_LEN);
                     self.step = if self.pipelined(pipeline::RESULT_DATA_REQUEST) { Step::RecvResultHeader } else { Step::RecvResultData };
                 } else {
@@ -942,6 +1017,11 @@ impl<B: Buffer> Engine<B> {
                     self.stats.calls_ok += 1;
                     self.finish(Status::Ok);
                 }
+                // Nothing, or not all of it, in time: it may still come (a slow slave), and a
+                // slave that sent it will not send it again unless it kept it (ours does).
+                // The retry keeps the input, and reads a late RESULT_DATA where the
+                // RESULT_HEADER is due.
+                Some(false) if status == IoStatus::Timeout && self.config.split_reads != 0 => self.attempt_timed_out(now),
                 Some(false) => self.attempt_failed(now),
                 None => self.finish(Status::BadBuffer),
             },
@@ -1100,40 +1180,42 @@ impl<B: Buffer> Engine<B> {
             },
             // Slave turn, result phase.
             Step::RecvResultHeaderRequest => {
+                let magic = if status == IoStatus::Ok { self.rx_magic() } else { 0 };
                 if self.result_header_sent && self.received_request(status, MAGIC_RESULT_DATA) {
                     // The RESULT_DATA request, after this side stopped waiting for it: the
                     // master has the RESULT_HEADER sent in this phase.
                     self.stats.late_requests += 1;
                     self.step = Step::SendResultData;
-                } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
-                    self.answer_result_header_request();
-                } else if status == IoStatus::Ok && self.rx_magic() == MAGIC_COMMAND_HEADER {
+                } else if magic == MAGIC_COMMAND_HEADER {
                     // The master has sent a COMMAND_HEADER again: it lost our COMMAND_DATA
                     // ack (the same command), or gave up and started another.
-                    self.fail_packet = Packet::None;
                     if self.config.split_reads != 0 {
                         self.step = Step::RecvRepeatedHeaderRest;
                     } else {
-                        // Only its first bytes came: its retry is read in a new command phase.
+                        // Only its first bytes came (a bus moves what the receive asked for):
+                        // its retry is read in a command phase started over.
                         self.stats.new_commands += 1;
                         self.restart_command_phase(now);
                     }
-                } else if status == IoStatus::Ok && self.rx_magic() == MAGIC_COMMAND_DATA && self.config.split_reads != 0 {
+                } else if magic == MAGIC_COMMAND_DATA && self.config.split_reads != 0 {
                     // COMMAND_DATA again, alone: the master lost our ack of it.
-                    self.fail_packet = Packet::None;
                     if self.argument_len == 0 {
-                        let valid = wire::check(MAGIC_COMMAND_DATA, &self.rx[..EMPTY_PACKET_LEN]).is_ok();
-                        let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
-                        if valid {
-                            self.stats.packets_received += 1;
-                            self.repeated_command_data(now, crc);
-                        } else {
-                            self.wire_error(Packet::CommandData, WireError::BadCrc);
-                            self.attempt_failed(now);
+                        match wire::check(MAGIC_COMMAND_DATA, &self.rx[..EMPTY_PACKET_LEN]) {
+                            Ok(_) => {
+                                self.stats.packets_received += 1;
+                                let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
+                                self.repeated_command_data(now, crc);
+                            }
+                            Err(e) => {
+                                self.wire_error(Packet::CommandData, e);
+                                self.attempt_failed(now);
+                            }
                         }
                     } else {
                         self.read_repeated_command_data(now);
                     }
+                } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
+                    self.answer_result_header_request();
                 } else {
                     self.attempt_failed(now);
                 }
@@ -1346,6 +1428,8 @@ impl<B: Buffer> Engine<B> {
         self.result_header_sent = false;
         self.repeats_skipped = 0;
         self.command_data_sent = false;
+        self.result_len_known = false;
+        self.late_result_data = false;
         self.begin_attempt(now, false);
     }
 
@@ -1712,7 +1796,10 @@ impl<B: Buffer> Engine<B> {
     /// slave waits only 2-3 ms for the RESULT_DATA request, an Arduino one 100 ms for a
     /// command); a reply that is only late is still read (see [`Step::RecvCommandDataAck`]).
     fn reply_wait(&self, outstanding: usize) -> u32 {
-        let t = self.short_timeout.saturating_mul(2);
+        // And 1 ms per KiB outstanding: the slave checks the crc of what it got before it
+        // acks (a peer in pure Python does that at about 1 MB/s).
+        let processing = u32::try_from(outstanding / 1024).unwrap_or(u32::MAX);
+        let t = self.short_timeout.saturating_mul(2).saturating_add(processing);
         stretch(t, outstanding, self.config.bytes_per_s, self.config.short_timeout_ms)
     }
 

@@ -49,6 +49,8 @@ pub struct omv_rpc_io_t {
     /// read by the engine; the caller copies them to the start of its buffer and reads the rest.
     pub prefix: *const u8,
     pub prefix_len: u32,
+    /// SEND, RECV: the whole packet's length (a RECV may read only part of it).
+    pub packet_len: u32,
 }
 
 pub type omv_rpc_config_t = Config;
@@ -177,6 +179,7 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
         start_deadline_ms: 0,
         prefix: ptr::null(),
         prefix_len: 0,
+        packet_len: 0,
     };
     // Lengths handed out here are at most a u32 length field plus 4 (checked on entry).
     let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -190,10 +193,12 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
             out.timeout_ms = timeout_ms;
             out.deadline_ms = deadline_ms;
             out.len = len32(data.len());
+            out.packet_len = out.len;
             // The caller only reads from it.
             out.data = data.as_ptr() as *mut u8;
         }
-        Io::Recv { packet, timeout_ms, deadline_ms, len, prefix, into } => {
+        Io::Recv { packet, timeout_ms, deadline_ms, len, packet_len, prefix, into } => {
+            out.packet_len = len32(packet_len);
             out.packet = packet as u32;
             out.timeout_ms = timeout_ms;
             out.deadline_ms = deadline_ms;

@@ -86,7 +86,7 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len]);
+    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len, packet_len]);
     layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline, bytes_per_s, error_pause_ms, split_reads]);
     layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests, repeats_answered, new_commands, stray_replies]);
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
@@ -106,7 +106,7 @@ fn rust_side() -> BTreeMap<String, i64> {
         ("DONE", Io::Done(Status::Ok)),
         ("FLUSH", Io::Flush),
         ("SEND", Io::Send { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, data: &[] }),
-        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, len: 0, prefix: &[], into: None }),
+        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, len: 0, packet_len: 0, prefix: &[], into: None }),
         ("WAIT", Io::Wait { deadline_ms: 0 }),
         ("DISPATCH", Io::Dispatch { name_hash: 0, argument: &[] }),
         ("DELIVER", Io::Deliver { frame: &[] }),

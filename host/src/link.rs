@@ -24,9 +24,6 @@ const MAX_REPLY_MS: f64 = 1000.0;
 /// A data packet may pause this long between bytes at least: a latency-timer burst gap, or
 /// a loaded PC that stalls the process relaying the bytes.
 const MIN_GAP_MS: f64 = 100.0;
-/// The least wait for a reply that moves the peer on (see `patient_reply_ms`): a loaded PC
-/// stalls a process for tens of ms now and then.
-const PATIENT_MS: f64 = 100.0;
 
 #[derive(Clone, Debug)]
 pub struct Link {
@@ -119,15 +116,6 @@ impl Link {
     /// How long to wait for a small reply to a packet just written.
     pub fn reply_ms(&self) -> f64 {
         ((self.srtt_ms + 4.0 * self.rttvar_ms + MARGIN_MS) * f64::from(self.backoff)).min(MAX_REPLY_MS)
-    }
-
-    /// How long to wait for a reply after which the peer is in its next state: the
-    /// COMMAND_DATA ack (the slave has run the callback and waits for RESULT requests), the
-    /// RESULT_HEADER and RESULT_DATA (the slave sends its result once). Giving up on such a
-    /// reply a little early loses the call, while waiting longer costs only when the packet
-    /// was really lost: so never less than PATIENT_MS.
-    pub fn patient_reply_ms(&self) -> f64 {
-        self.reply_ms().max(PATIENT_MS)
     }
 
     /// How long the link must be quiet before a retry: stragglers of the attempt given up

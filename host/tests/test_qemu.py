@@ -111,9 +111,9 @@ def test_bad_line_to_the_virtual_cam(vcam, relay, capsys):
                                                          stats["retries"], ref_ok))
     assert wrong == 0 and ref_wrong == 0
     assert ok >= 24, stats
-    # The reference timing gets fewer calls through (the cam answers a late RESULT_DATA
-    # request, which saves some of them).
-    assert ref_ok / 3 < ok / 30, (ok, ref_ok)
+    # The engine's own timing (adaptive waits off) gets no more calls through than the
+    # adaptive host: both recover through the cam's answers to repeated requests.
+    assert ref_ok / 3 <= ok / 30, (ok, ref_ok)
 
 
 def test_cli_against_the_virtual_cam(vcam, tmp_path):

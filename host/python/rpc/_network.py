@@ -20,6 +20,12 @@ _CONNECT_TIMEOUT_S = 1.0
 
 
 class _NetworkLink(NativeTransport):
+    # UDP datagrams are read whole and handed out as a byte stream (see _udp_read).
+    _byte_stream = True
+    # The whole packet a receive is part of (set by the engine driver): routes UDP or TCP.
+    _packet_len = 0
+    _dgram = b""
+
     def _open_network(self, my_ip, port, master, slave_ip=None):
         self._my_addr = (my_ip, port)
         self._master = master
@@ -126,13 +132,22 @@ class _NetworkLink(NativeTransport):
     # --- UDP ----------------------------------------------------------------------------
 
     def _udp_read(self, buff, deadlines):
+        """Fill buff from the datagram being read, then from the next ones: a datagram is
+        read whole, so that a read shorter than it (the engine reads a packet's first bytes
+        to tell which packet came) loses nothing."""
         view = memoryview(buff)
         got = 0
         while got < len(view):
+            if self._dgram:
+                n = min(len(view) - got, len(self._dgram))
+                view[got:got + n] = self._dgram[:n]
+                self._dgram = self._dgram[n:]
+                got += n
+                continue
             if not wait_readable(self._udp.fileno(), max(deadlines.remaining(got), 0)):
                 return False
             try:
-                n, addr = self._udp.recvfrom_into(view[got:])
+                data, addr = self._udp.recvfrom(UDP_LIMIT + 64)
             except (BlockingIOError, InterruptedError):
                 continue
             except ConnectionRefusedError:
@@ -143,8 +158,9 @@ class _NetworkLink(NativeTransport):
                     if self._peer is not None:
                         self._close_tcp()
                     self._peer = addr
-            got += n
-            deadlines.progress()
+            self._dgram = data
+            if data:
+                deadlines.progress()
         return True
 
     def _udp_write(self, data, timeout_ms):
@@ -163,7 +179,7 @@ class _NetworkLink(NativeTransport):
     # --- the transport ------------------------------------------------------------------
 
     def _read(self, buff, deadlines, stream):
-        if stream or len(buff) > UDP_LIMIT:
+        if stream or max(len(buff), self._packet_len) > UDP_LIMIT:
             return self._tcp_read(buff, deadlines)
         return self._udp_read(buff, deadlines)
 
@@ -179,6 +195,7 @@ class _NetworkLink(NativeTransport):
         return bool(ready)
 
     def _drop_input(self):
+        self._dgram = b""
         _drain(self._udp)
         if self._master:
             self._accept_pending()

@@ -31,6 +31,8 @@ def _set_ftdi_latency(port):
 
 
 class _SerialLink(NativeTransport):
+
+    _byte_stream = True
     def _open_serial(self, port, baudrate):
         try:
             import serial

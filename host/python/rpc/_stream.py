@@ -10,6 +10,8 @@ from ._transport import NativeTransport, read_fd, wait_readable, write_fd
 
 
 class _StreamLink(NativeTransport):
+
+    _byte_stream = True
     def _open_stream(self, stream, write_stream=None):
         self._stream = stream
         self._in_fd = stream.fileno()

@@ -65,10 +65,15 @@ class NativeTransport:
     """Mixin for this package's transports. A subclass of a transport class that overrides
     get_bytes/put_bytes (the documented way) still gets its overrides called."""
 
+    # A byte stream that may be read in pieces (set by the serial, stream and network links).
+    _byte_stream = False
+
     def _init_native(self, cls):
         t = type(self)
         self.__own_get = t.get_bytes is cls.get_bytes
         self.__own_stream_get = t._stream_get_bytes is cls._stream_get_bytes
+        # A subclass that overrides get_bytes reads whole packets its own way.
+        self._session.split_reads = bool(self.__own_get and cls._byte_stream)
 
     # To be provided: _read(buff, deadlines, stream) -> bool, _write(data, timeout_ms, stream),
     # _drop_input(), _wait_input(timeout_s) -> bool (input arrived; it may consume it).
