@@ -161,6 +161,10 @@ typedef struct omv_rpc_io {
     uint32_t prefix_len;
     uint32_t packet_len;        /* SEND, RECV: the whole packet's length (a RECV may read a part of
                                    it: a transport that routes by size, UDP or TCP, routes by this) */
+    uint32_t gap_ms;            /* RECV of a data packet: once bytes came, the longest pause between
+                                   two; the caller completes TIMEOUT past it (0: no limit). A packet
+                                   cut short on a fast link is then retried in ms, not after the
+                                   long timeout. A caller of whole packets (I2C, SPI) ignores it. */
 } omv_rpc_io_t;
 
 /* Timing and limits. Zero fields take the reference defaults shown. */

@@ -25,6 +25,9 @@ pub mod defaults {
     pub const MAX_QUEUE_DEPTH: u32 = 255;
     /// Stream setup, header and ack waits (ms).
     pub const STREAM_TIMEOUT_MS: u32 = 1000;
+    /// The longest pause between two bytes of a data packet once it started (ms; stretched to
+    /// the wire time of 1 KiB on a slow link): see [`crate::Engine::gap_timeout_ms`].
+    pub const DATA_GAP_MS: u32 = 100;
 }
 
 /// The bits of [`Config::pipeline`].
@@ -609,6 +612,21 @@ impl<B: Buffer> Engine<B> {
             self.reply_wait_ms
         } else {
             0
+        }
+    }
+
+    /// For the [`Io::Recv`] that [`Engine::poll`] asks for now: once its first bytes have
+    /// come, the rest may pause at most this many ms between two bytes, else the caller
+    /// completes it with `Timeout` (the whole packet still has `timeout_ms`); 0: no such limit
+    /// (`omv_rpc_io_t.gap_ms`). Data packets have one: their long timeout (5000 ms) is for
+    /// the transfer of 64 KiB over a slow UART, but a packet cut short on a fast link would
+    /// hold the call that long, past its phase, where a retry recovers it in a few ms.
+    pub fn gap_timeout_ms(&self) -> u32 {
+        match self.step {
+            Step::RecvCommandData | Step::RecvResultData | Step::RecvRepeatedCommandData => {
+                stretch(defaults::DATA_GAP_MS.max(self.config.short_timeout_ms), 1024, self.config.bytes_per_s, self.config.short_timeout_ms)
+            }
+            _ => 0,
         }
     }
 

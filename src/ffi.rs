@@ -51,6 +51,9 @@ pub struct omv_rpc_io_t {
     pub prefix_len: u32,
     /// SEND, RECV: the whole packet's length (a RECV may read only part of it).
     pub packet_len: u32,
+    /// RECV: once bytes came, the longest pause between two (0: none); see
+    /// [`Engine::gap_timeout_ms`].
+    pub gap_ms: u32,
 }
 
 pub type omv_rpc_config_t = Config;
@@ -180,6 +183,7 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
         prefix: ptr::null(),
         prefix_len: 0,
         packet_len: 0,
+        gap_ms: 0,
     };
     // Lengths handed out here are at most a u32 length field plus 4 (checked on entry).
     let len32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
@@ -231,7 +235,9 @@ pub unsafe extern "C" fn omv_rpc_poll(e: *mut omv_rpc_engine_t, now_ms: u32, io:
     };
     let start_timeout_ms = engine.start_timeout_ms();
     let start_deadline_ms = engine.first_byte_deadline().unwrap_or(0);
+    let gap_ms = engine.gap_timeout_ms();
     *io = io_to_c(engine.poll(now_ms));
+    io.gap_ms = gap_ms;
     io.start_timeout_ms = start_timeout_ms;
     io.start_deadline_ms = start_deadline_ms;
 }

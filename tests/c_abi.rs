@@ -86,7 +86,7 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len, packet_len]);
+    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len, packet_len, gap_ms]);
     layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline, bytes_per_s, error_pause_ms, split_reads]);
     layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests, repeats_answered, new_commands, stray_replies]);
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
@@ -383,4 +383,20 @@ fn the_crate_object_has_no_panic_paths() {
         host.iter().all(|s| ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&s.as_str())),
         "host undefined symbols: {host:?}"
     );
+}
+
+/// The stats field list lives once in the crate (`Stats::FIELDS`, what every door's `stats()`
+/// returns); the header's `omv_rpc_stats_t` must list the same counters in the same order.
+#[test]
+fn the_stats_field_list_is_the_headers() {
+    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/omv_rpc.h")).unwrap();
+    let start = header.find("typedef struct omv_rpc_stats {").unwrap();
+    let end = header[start..].find("} omv_rpc_stats_t;").unwrap() + start;
+    let names: Vec<&str> = header[start..end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("uint32_t "))
+        .map(|l| l.split(';').next().unwrap().trim())
+        .collect();
+    assert_eq!(names, Stats::FIELDS);
+    assert_eq!(Stats::default().values().len(), names.len());
 }

@@ -80,6 +80,29 @@ struct Link {
     /// times out, before its next action (a process descheduled between its poll's timeout
     /// and its flush: what arrives meanwhile is dropped by a flush).
     stalls_after_timeout: VecDeque<(bool, Packet, u64)>,
+    /// One fault on the next packet of this kind sent by this side (true: the master), then
+    /// none (see [`SingleFault`]).
+    single_fault: Option<SingleFault>,
+}
+
+/// What happens to the one packet a single-fault run hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FaultKind {
+    /// Lost whole.
+    Drop,
+    /// One bit flipped.
+    Corrupt,
+    /// Only its first half arrives.
+    Truncate,
+    /// It arrives 10 ms late: past every short timeout of both sides (3 and 2 ms).
+    Delay,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct SingleFault {
+    from_master: bool,
+    packet: Packet,
+    kind: FaultKind,
 }
 
 impl Link {
@@ -97,6 +120,29 @@ impl Link {
             late_command_header_acks: VecDeque::new(),
             late_result_header_reads: VecDeque::new(),
             stalls_after_timeout: VecDeque::new(),
+            single_fault: None,
+        }
+    }
+
+    /// The single fault, if this send is the packet it waits for: the bytes that go on the
+    /// line and their extra delay (None: lost).
+    fn single_fault(&mut self, from_master: bool, packet: Packet, data: &[u8]) -> Option<(Vec<u8>, u64)> {
+        let mut data = data.to_vec();
+        match self.single_fault {
+            Some(f) if f.from_master == from_master && f.packet == packet && !data.is_empty() => {
+                self.single_fault = None;
+                match f.kind {
+                    FaultKind::Drop => return None,
+                    FaultKind::Corrupt => {
+                        let at = self.rng.below(data.len() as u64) as usize;
+                        data[at] ^= 1 << self.rng.below(8);
+                    }
+                    FaultKind::Truncate => data.truncate(data.len() / 2),
+                    FaultKind::Delay => return Some((data, 10)),
+                }
+                Some((data, 0))
+            }
+            _ => Some((data, 0)),
         }
     }
 
@@ -153,6 +199,8 @@ struct Wait {
     deadline: u64,
     /// The first byte must have arrived by then (the engine's start_timeout_ms), if given.
     start_deadline: Option<u64>,
+    /// Once bytes came, no pause between two longer than this (the engine's gap_timeout_ms).
+    gap: Option<u64>,
 }
 
 struct Side {
@@ -202,6 +250,27 @@ impl Side {
         if let Some(start_deadline) = w.start_deadline {
             if w.len > 0 && self.inbox.bytes.front().map_or(true, |&(arrival, _)| arrival > start_deadline) {
                 return (start_deadline, false);
+            }
+        }
+        if let (Some(gap), true) = (w.gap, w.len > 0) {
+            // The first byte may take the whole timeout; each next one at most the gap.
+            let mut last: Option<u64> = None;
+            for i in 0..w.len {
+                let Some(&(arrival, _)) = self.inbox.bytes.get(i) else {
+                    break;
+                };
+                let arrival = arrival.max(self.now);
+                if let Some(l) = last {
+                    if arrival > l + gap {
+                        return ((l + gap).min(w.deadline), false);
+                    }
+                }
+                last = Some(arrival);
+            }
+            if let Some(l) = last {
+                if self.inbox.bytes.len() < w.len {
+                    return ((l + gap).min(w.deadline), false);
+                }
             }
         }
         match self.inbox.bytes.get(w.len.wrapping_sub(1)) {
@@ -404,7 +473,9 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                     side.now += link.late_command_header_acks.pop_front().unwrap_or(0);
                 }
                 if late != LOST {
-                    link.send(peer_inbox, side.now + late, data)
+                    if let Some((data, delay)) = link.single_fault(is_master, packet, data) {
+                        link.send(peer_inbox, side.now + late + delay, &data)
+                    }
                 }
             }
             Io::Recv { len, timeout_ms, packet, .. } => {
@@ -420,7 +491,11 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                     Io::Recv { prefix, .. } => len - prefix.len(),
                     _ => len,
                 };
-                side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms), start_deadline });
+                let gap = match side.engine.gap_timeout_ms() {
+                    0 => None,
+                    g => Some(u64::from(g)),
+                };
+                side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms), start_deadline, gap });
                 continue;
             }
             Io::Dispatch { name_hash, argument } => {
@@ -512,7 +587,7 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
     assert_eq!(total.wrong, 0, "calls that returned wrong data");
     // The faults were real: the engines saw them.
     assert!(m.bad_crc + m.bad_magic > 0 && s.bad_crc + s.bad_magic > 0);
-    assert!(m.retries > 0 && total.failed > 0);
+    assert!(m.retries > 0);
     assert_eq!(m.calls_ok as u64, total.ok);
     assert_eq!(m.calls_failed as u64, total.failed);
 }
@@ -971,4 +1046,52 @@ fn an_answer_that_comes_while_its_waiter_is_descheduled_after_the_timeout_is_kep
             }
         }
     }
+}
+
+/// Every packet of a call, from either side, dropped, corrupted, truncated or delayed past the
+/// short timeouts, once: the call still returns the right result (the engine's recovery rules:
+/// repeats answered from what the slave holds, retries within a few short timeouts), and so do
+/// the calls after it. Against our slave and against one that flushes before every attempt
+/// (the reference rule).
+#[test]
+fn every_single_lost_corrupted_truncated_or_late_packet_is_recovered_within_the_call() {
+    let packets = [Packet::CommandHeader, Packet::CommandData, Packet::ResultHeader, Packet::ResultData];
+    let kinds = [FaultKind::Drop, FaultKind::Corrupt, FaultKind::Truncate, FaultKind::Delay];
+    let mut worst_ms = 0;
+    let mut runs = 0;
+    for reference_slave in [false, true] {
+        for from_master in [true, false] {
+            for packet in packets {
+                for kind in kinds {
+                    for (seed, argument_len) in [(1u64, 0usize), (2, 1), (3, 200), (4, 3000)] {
+                        let mut sim = Sim::new(seed, 5000);
+                        sim.slave.flush_every_attempt = reference_slave;
+                        let mut warm = Tally::default();
+                        sim.run_call(&mut warm);
+                        assert_eq!(warm.ok, 1);
+                        sim.link.single_fault = Some(SingleFault { from_master, packet, kind });
+                        let argument: Vec<u8> = (0..argument_len).map(|i| (i * 31 + seed as usize) as u8).collect();
+                        let (status, result, ms) = one_call(&mut sim, b"echo", &argument);
+                        let what = format!(
+                            "{} slave, {kind:?} {packet:?} from the {}, {argument_len} B",
+                            if reference_slave { "reference-rule" } else { "our" },
+                            if from_master { "master" } else { "slave" }
+                        );
+                        assert!(sim.link.single_fault.is_none(), "{what}: the fault was not applied");
+                        assert_eq!(status, Status::Ok, "{what}");
+                        assert_eq!(result.as_deref(), Some(&argument[..]), "{what}");
+                        worst_ms = worst_ms.max(ms);
+                        // In step again.
+                        let mut after = Tally::default();
+                        for _ in 0..3 {
+                            sim.run_call(&mut after);
+                        }
+                        assert_eq!((after.ok, after.wrong), (3, 0), "{what}: the calls after it");
+                        runs += 1;
+                    }
+                }
+            }
+        }
+    }
+    println!("{runs} single-fault calls, all right; the slowest took {worst_ms} virtual ms");
 }

@@ -2,12 +2,6 @@
 # set_limits, set_timing and the non-blocking call. Only run with impl "mod" as master.
 import json
 from peer_lib import ticks_ms, ticks_diff, sleep_ms
-
-STATS_NAMES = ("packets_sent", "packets_received", "bad_magic", "bad_crc", "too_long", "timeouts",
-               "transport_errors", "retries", "calls_ok", "calls_failed", "send_phase_timeouts",
-               "recv_phase_timeouts", "commands_served", "stream_frames", "late_requests")
-
-
 def run(scenario, master, rpc, params, result):
     if scenario not in SCENARIOS:
         raise ValueError(scenario)
