@@ -149,12 +149,10 @@ def test_cam_reboots_mid_session(relay, cam, port):
 
 def test_bad_line_against_the_project_cam(relay, cam, capsys):
     """16 ms each way, jitter, byte loss, a 16 ms latency timer, the cam side in MicroPython
-    at its default (reference) timing: the host's calls get through; bench/ref_rpc.py under
-    CPython (the reference timing) gets fewer through. (Fewer, not none: the cam answers a
-    RESULT_DATA request that comes after its short timeout, which saves some of the reference
-    master's calls.) The host with adaptive waits off runs the engine's own timing, whose
-    recovery rules (the cam answers repeats from what it holds) now save its calls too: it
-    does no better than the adaptive host."""
+    at its default timing: the host's calls get through, and neither the reference timing
+    (bench/ref_rpc.py under CPython) nor the host with adaptive waits off does better. The cam
+    answers repeated requests from what it holds (a late RESULT_DATA request, a repeated
+    COMMAND_HEADER or result request), which now saves most or all of their calls too."""
     line = relay(latency_ms=16, jitter_ms=4, loss=0.0005, latency_timer_ms=16, seed=7)
     cam("cam_slave.py", "serial", line.cam, interpreter=MICROPYTHON, env=ENV)
     calls = 40
@@ -182,7 +180,7 @@ def test_bad_line_against_the_project_cam(relay, cam, capsys):
     assert wrong == 0 and ref_wrong == 0 and "WRONG 0" in out
     assert ok >= calls * 0.8, stats
     assert good >= 3
-    assert ref_ok / 4 <= ok / calls and ref_py_ok / 6 < ok / calls, (ok, ref_ok, ref_py_ok)
+    assert ref_ok / 4 <= ok / calls and ref_py_ok / 6 <= ok / calls, (ok, ref_ok, ref_py_ok)
 
 
 def test_clean_line_soak_at_default_timeouts(relay, cam, capsys):
