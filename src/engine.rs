@@ -1070,13 +1070,6 @@ impl<B: Buffer> Engine<B> {
                     self.attempt_failed(now);
                 }
             }
-            Step::RecvCommandHeaderRest => {
-                if self.received(status, Packet::CommandHeader) {
-                    self.command_header_in_rx(now, false);
-                } else {
-                    self.attempt_failed(now);
-                }
-            }
             Step::SendCommandHeaderAck => {
                 if !self.sent(status, Packet::CommandHeader) {
                     return self.attempt_failed(now);
@@ -1123,9 +1116,12 @@ impl<B: Buffer> Engine<B> {
                     }
                 }
             }
-            Step::RecvRepeatedHeaderRest => {
+            Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => {
+                // The header's last 8 bytes; a repeat when it came where COMMAND_DATA or a
+                // result request was due.
+                let repeat = self.step == Step::RecvRepeatedHeaderRest;
                 if self.received(status, Packet::CommandHeader) {
-                    self.command_header_in_rx(now, true);
+                    self.command_header_in_rx(now, repeat);
                 } else {
                     self.attempt_failed(now);
                 }
