@@ -75,10 +75,11 @@ class rpc:
         self._engine.stats_reset()
 
     def set_limits(self, max_argument_len=None, max_result_len=None, max_frame_len=None):
-        self._engine.configure(None, None, max_argument_len, max_result_len, max_frame_len, None, None, None)
+        self._engine.configure(max_argument_len=max_argument_len, max_result_len=max_result_len, max_frame_len=max_frame_len)
 
     def set_timing(self, short_timeout_ms=None, long_timeout_ms=None, bytes_per_s=None, pipeline=None, spin_us=None):
-        self._engine.configure(short_timeout_ms, long_timeout_ms, None, None, None, bytes_per_s, pipeline, spin_us)
+        self._engine.configure(short_timeout_ms=short_timeout_ms, long_timeout_ms=long_timeout_ms,
+                               bytes_per_s=bytes_per_s, pipeline=pipeline, spin_us=spin_us)
 
 
 class rpc_master(rpc):

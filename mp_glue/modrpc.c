@@ -59,6 +59,9 @@ typedef struct rpc_engine_obj {
     uint32_t io_start;
     uint32_t io_timeout;
     uint32_t io_start_timeout; /* RECV: the first byte is due within this (0: no limit) */
+    uint32_t io_gap_ms;        /* RECV of a data packet: the longest pause between bytes (0: none) */
+    uint32_t io_gap_at;        /* when io_done last grew (or the action began) */
+    size_t io_gap_done;        /* io_done then */
     uint8_t *io_buf;         /* where the pending RECV goes */
     rpc_buffer_t command;    /* master: the COMMAND_DATA packet; slave: the one received */
     rpc_buffer_t result;     /* slave: the RESULT_DATA packet to send */
@@ -248,6 +251,28 @@ static bool rpc_first_byte_missed(rpc_engine_obj_t *self) {
            && rpc_time_left(self->io_start, self->io_start_timeout) == 0;
 }
 
+/* io.gap_ms, for the transports that see the bytes of a packet as they come (as above). */
+static uint32_t rpc_io_gap(rpc_engine_obj_t *self) {
+    if (self->io.action != OMV_RPC_ACTION_RECV || self->transport->ops->whole_packets) {
+        return 0;
+    }
+    return self->io.gap_ms;
+}
+
+/* True when a RECV under a gap limit has had bytes and none came for io.gap_ms (a packet cut
+ * short: the engine retries at once instead of waiting out the whole packet's timeout). */
+static bool rpc_gap_passed(rpc_engine_obj_t *self) {
+    if (self->io_gap_ms == 0 || self->io_done == 0) {
+        return false;
+    }
+    if (self->io_done != self->io_gap_done) {
+        self->io_gap_done = self->io_done;
+        self->io_gap_at = rpc_now();
+        return false;
+    }
+    return rpc_time_left(self->io_gap_at, self->io_gap_ms) == 0;
+}
+
 /* Carries out io actions until the operation is done (true) or, when !blocking, until an
  * io action would have to wait (false; call again to go on). */
 static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
@@ -286,6 +311,7 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                     self->io_timeout = self->io.timeout_ms;
                     self->io_start = self->io.deadline_ms - self->io.timeout_ms;
                     self->io_start_timeout = rpc_io_start_timeout(self);
+                    self->io_gap_ms = rpc_io_gap(self);
                     self->io_buf = self->io.data;
                     if (self->io.action == OMV_RPC_ACTION_RECV && self->io_buf == NULL) {
                         self->io_buf = rpc_recv_buffer(self, self->io.len);
@@ -301,6 +327,8 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
                         memcpy(self->io_buf, self->io.prefix, self->io.prefix_len);
                         self->io_done = self->io.prefix_len;
                     }
+                    self->io_gap_done = self->io_done;
+                    self->io_gap_at = rpc_now();
                     break;
                 case OMV_RPC_ACTION_DISPATCH:
                     rpc_dispatch(self);
@@ -322,6 +350,11 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             uint32_t start_left = rpc_time_left(self->io_start, self->io_start_timeout);
             left = start_left < left ? start_left : left;
         }
+        if (self->io_gap_ms != 0 && self->io_done > 0) {
+            /* Bytes came: the next must come within the gap limit. */
+            uint32_t gap_left = rpc_time_left(self->io_gap_at, self->io_gap_ms);
+            left = gap_left < left ? gap_left : left;
+        }
         int status;
         t->packet_len = self->io.packet_len;
         if (self->io.action == OMV_RPC_ACTION_SEND) {
@@ -330,12 +363,13 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             status = t->ops->recv(t, self->io_buf, self->io.len, &self->io_done, left, self->io.packet);
         }
         if (status == OMV_RPC_IO_TIMEOUT && !t->ops->whole_packets && !rpc_first_byte_missed(self)
-            && rpc_time_left(self->io_start, self->io_timeout) > 0) {
+            && !rpc_gap_passed(self) && rpc_time_left(self->io_start, self->io_timeout) > 0) {
             if (!blocking) {
                 return false;
             }
-            if (self->io_start_timeout != 0) {
-                /* The first bytes came within the limit: the rest has the packet's timeout. */
+            if (self->io_start_timeout != 0 || self->io_gap_ms != 0) {
+                /* The first bytes came within the limit, or the last bytes within the gap:
+                 * the rest has the packet's timeout. */
                 continue;
             }
         }
@@ -793,11 +827,35 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
     }
 }
 
-/* configure(short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
- * max_frame_len, bytes_per_s, pipeline, spin_us): None leaves a setting as it is. Re-initialises the engine,
- * which zeroes its counters; from inside a callback, once the operation that called it ends
- * (re-initialised now, the engine would drop the turn whose result the callback returns). */
-static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
+/* configure(*, short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
+ * max_frame_len, bytes_per_s, pipeline, spin_us), keywords only: a setting not given (or None)
+ * stays as it is. Re-initialises the engine, which zeroes its counters; from inside a callback,
+ * once the operation that called it ends (re-initialised now, the engine would drop the turn
+ * whose result the callback returns). */
+enum {
+    RPC_CONF_SHORT_TIMEOUT_MS, RPC_CONF_LONG_TIMEOUT_MS, RPC_CONF_MAX_ARGUMENT_LEN,
+    RPC_CONF_MAX_RESULT_LEN, RPC_CONF_MAX_FRAME_LEN, RPC_CONF_BYTES_PER_S, RPC_CONF_PIPELINE,
+    RPC_CONF_SPIN_US, RPC_CONF_N
+};
+static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *pos_args, mp_map_t *kw_args) {
+    /* Built at run time: in a native module a qstr is only known once the module is loaded. */
+    const mp_arg_t allowed[RPC_CONF_N] = {
+        [RPC_CONF_SHORT_TIMEOUT_MS] = { MP_QSTR_short_timeout_ms, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_LONG_TIMEOUT_MS] = { MP_QSTR_long_timeout_ms, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_MAX_ARGUMENT_LEN] = { MP_QSTR_max_argument_len, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_MAX_RESULT_LEN] = { MP_QSTR_max_result_len, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_MAX_FRAME_LEN] = { MP_QSTR_max_frame_len, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_BYTES_PER_S] = { MP_QSTR_bytes_per_s, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_PIPELINE] = { MP_QSTR_pipeline, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+        [RPC_CONF_SPIN_US] = { MP_QSTR_spin_us, MP_ARG_KW_ONLY | MP_ARG_OBJ, {.u_obj = mp_const_none} },
+    };
+    mp_arg_val_t a[RPC_CONF_N];
+    mp_arg_parse_all(n_args - 1, pos_args + 1, kw_args, RPC_CONF_N, allowed, a);
+    mp_obj_t args[1 + RPC_CONF_N];
+    args[0] = pos_args[0];
+    for (size_t i = 0; i < RPC_CONF_N; i++) {
+        args[1 + i] = a[i].u_obj;
+    }
     rpc_engine_obj_t *self = rpc_engine(args[0]);
     if (self->op == RPC_OP_CALL_RUNNING || self->op == RPC_OP_CALL_DONE) {
         mp_raise_msg(&mp_type_RuntimeError, MP_ERROR_TEXT("a call_start() is in progress"));
@@ -844,7 +902,7 @@ static mp_obj_t rpc_engine_configure(size_t n_args, const mp_obj_t *args) {
     }
     return mp_const_none;
 }
-static MP_DEFINE_CONST_FUN_OBJ_VAR_BETWEEN(rpc_engine_configure_obj, 9, 9, rpc_engine_configure);
+static MP_DEFINE_CONST_FUN_OBJ_KW(rpc_engine_configure_obj, 1, rpc_engine_configure);
 
 /* Engine(role, transport): role 0 master, 1 slave. */
 static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, size_t n_kw, const mp_obj_t *args) {

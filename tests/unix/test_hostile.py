@@ -229,3 +229,39 @@ def test_hostile_slave(spawn, port):
     assert res["heap_lost"] < 2048, res["heap_lost"]
     assert master.finish() == 0
     assert "MemoryError" not in "\n".join(master.out)
+
+
+def test_data_packet_cut_short_is_given_up_after_the_gap(spawn, port):
+    """A COMMAND_DATA that stops halfway (a peer reset, a cable pulled): our slave gives the
+    packet up after io.gap_ms (100 ms) of silence and takes the next COMMAND_HEADER at once.
+    A slave that waited out the long timeout (5000 ms) would read the repeated header as the
+    rest of the data packet, and neither repeated packet would be acked."""
+    slave = spawn("slave.py", "mod", "tcp:%d" % port, name="slave-mod")
+    slave.wait_line("READY")
+    sock = connect(port)
+    m = ref_rpc.rpc_stream_master(sock)
+    m._short_timeout_start = 30
+    assert echo_ok(m, b"first"), "no first call"
+    data = bytes(range(100))
+    header_ack = ref_rpc.frame(ref_rpc.COMMAND_HEADER)
+    data_ack = ref_rpc.frame(ref_rpc.COMMAND_DATA)
+    for _ in range(10):  # a header that lands just before the slave's flush goes unread
+        m._flush()
+        m.put_bytes(command_header(ECHO, len(data)), 1000)
+        if header_ack in drain(m, 300):
+            break
+    else:
+        raise AssertionError("the slave never acked a good COMMAND_HEADER")
+    m.put_bytes(ref_rpc.frame(ref_rpc.COMMAND_DATA, data)[:54], 1000)  # half the packet
+    time.sleep(0.6)  # well past the gap limit, well within the long timeout
+    m.put_bytes(command_header(ECHO, len(data)), 1000)
+    assert header_ack in drain(m, 300), "the repeated COMMAND_HEADER was read as data"
+    m.put_bytes(ref_rpc.frame(ref_rpc.COMMAND_DATA, data), 1000)
+    assert data_ack in drain(m, 300), "the repeated COMMAND_DATA was not acked"
+    assert echo_ok(m, b"after a cut data packet")
+    st = slave_stats(m)
+    assert st["bad_crc"] == 0, st  # the cut packet timed out; nothing was read into it
+    assert m.call("quit", b"", send_timeout=3000) is not None
+    assert slave.finish() == 0, slave.out
+    check_slave_end(slave)
+    sock.close()

@@ -80,7 +80,10 @@ def api(m, rpc, result):
                      ("limits_str", lambda: m.set_limits(max_result_len="big")),
                      ("timing_str", lambda: m.set_timing(short_timeout_ms="fast")),
                      ("call_start_int", lambda: m.call_start(5)),
-                     ("stream_depth_str", lambda: m.stream_reader(lambda f: None, queue_depth="x"))):
+                     ("stream_depth_str", lambda: m.stream_reader(lambda f: None, queue_depth="x")),
+                     # The engine's configure takes keywords only, and no unknown ones.
+                     ("configure_positional", lambda: m._engine.configure(20)),
+                     ("configure_unknown", lambda: m._engine.configure(short_timeout=20))):
         try:
             f()
             errors[label] = "no error"
