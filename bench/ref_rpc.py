@@ -1,12 +1,12 @@
 # ref_rpc.py: an independent pure-Python peer of the OpenMV rpc wire protocol, written from
-# PROTOCOL.md only. It is the peer our native module must interoperate with (in both roles)
+# docs/PROTOCOL.md only. It is the peer our native module must interoperate with (in both roles)
 # and the baseline the benchmarks compare against. Not shipped.
 #
 # Runs in MicroPython (unix port, and any board with time.ticks_ms/ticks_diff/sleep_ms and
 # struct) and in CPython 3. The core (packets, calls, streams) needs nothing else; each
 # transport imports its own modules when it is constructed.
 #
-# Reference behaviour minus the known defects listed in PROTOCOL.md:
+# Reference behaviour minus the known defects listed in docs/PROTOCOL.md:
 # - a packet (stream setup and header included) is valid only when magic AND crc match;
 # - a length field above max_*_len is rejected before anything is allocated (counted in
 #   stats["too_long"]);

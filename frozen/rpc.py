@@ -63,7 +63,7 @@ class rpc:
     def stream_writer(self, call_back, write_timeout_ms=5000):
         self._engine.stream_writer(call_back, write_timeout_ms)
 
-    # Extensions (PY_API.md).
+    # Extensions (docs/python-api.md).
     @property
     def last_error(self):
         return self._engine.last_error()

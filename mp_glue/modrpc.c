@@ -14,9 +14,9 @@
 #include "rpc_glue.h"
 #include "rpc_transports.h"
 
-/* Longest argument, result and stream frame accepted off the wire by default (PY_API.md). */
+/* Longest argument, result and stream frame accepted off the wire by default (docs/python-api.md). */
 #define RPC_DEFAULT_MAX_LEN (1024 * 1024)
-/* Reference timing (PROTOCOL.md). */
+/* Reference timing (docs/PROTOCOL.md). */
 #define RPC_MASTER_SHORT_TIMEOUT_MS 3
 #define RPC_SLAVE_SHORT_TIMEOUT_MS 2
 #define RPC_LONG_TIMEOUT_MS 5000
@@ -471,7 +471,7 @@ static bool rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data,
     return true;
 }
 
-/* Master: what a finished call returns (PY_API.md). */
+/* Master: what a finished call returns (docs/python-api.md). */
 static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
     if (self->status != OMV_RPC_OK) {
         return mp_const_none;

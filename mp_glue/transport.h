@@ -48,7 +48,7 @@ typedef struct rpc_transport_ops {
      * never asked for 0, and its TIMEOUT always ends the action. */
     int (*recv)(rpc_transport_t *t, uint8_t *buf, size_t len, size_t *done,
         uint32_t timeout_ms, uint32_t packet);
-    /* Largest stream queue depth this bus allows (PROTOCOL.md: 255, 1 on I2C and SPI). */
+    /* Largest stream queue depth this bus allows (docs/PROTOCOL.md: 255, 1 on I2C and SPI). */
     uint32_t max_queue_depth;
     /* Short timeouts on this bus are the reference's times this factor (network: 10). */
     uint32_t short_timeout_scale;

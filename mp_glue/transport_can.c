@@ -1,5 +1,5 @@
 /*
- * transport_can.c: the CAN transport, the same for master and slave (PROTOCOL.md,
+ * transport_can.c: the CAN transport, the same for master and slave (docs/PROTOCOL.md,
  * Transports: CAN).
  *
  * pyb.CAN in normal mode at bit_rate/sample_point, one filter that accepts message_id only,

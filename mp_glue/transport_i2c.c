@@ -1,5 +1,5 @@
 /*
- * transport_i2c.c: the I2C transports (PROTOCOL.md, Transports: I2C).
+ * transport_i2c.c: the I2C transports (docs/PROTOCOL.md, Transports: I2C).
  *
  * Master: machine.I2C when the port has it, else pyb.I2C in master mode. Every transfer moves
  * at most 65535 bytes and is preceded by 100 us (the reference slave needs that time to get

@@ -1,5 +1,5 @@
 /*
- * transport_network.c: the reference's network transport (PROTOCOL.md, Transports): packets
+ * transport_network.c: the reference's network transport (docs/PROTOCOL.md, Transports): packets
  * of at most 1400 bytes go over UDP, larger ones and all stream traffic over one TCP
  * connection that the master listens for and the slave opens; the slave learns the master's
  * address from the first UDP datagram. Short timeouts are ten times the serial ones.

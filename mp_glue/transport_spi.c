@@ -1,5 +1,5 @@
 /*
- * transport_spi.c: the SPI transports (PROTOCOL.md, Transports: SPI).
+ * transport_spi.c: the SPI transports (docs/PROTOCOL.md, Transports: SPI).
  *
  * Master: machine.SPI and machine.Pin when the port has them, else pyb.SPI and pyb.Pin.
  * Each packet is one transfer: CS low, 100 us for the slave, full duplex, CS high. A read

@@ -1,4 +1,4 @@
-//! Every timing rule of PROTOCOL.md, checked with a virtual clock: the short timeouts' start
+//! Every timing rule of docs/PROTOCOL.md, checked with a virtual clock: the short timeouts' start
 //! (3 ms master, 2 ms slave), growth (x4//3, +1), cap at the phase timeout and reset at each
 //! phase, the 5000 ms long timeout of data packets, the 1000 ms stream waits, and the phase
 //! loop boundary (`while elapsed < phase_timeout: attempt`).

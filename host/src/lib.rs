@@ -27,7 +27,7 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 
 use link::Link;
 
-/// Default limit on lengths accepted off the wire (PY_API.md: 1 MiB).
+/// Default limit on lengths accepted off the wire (docs/python-api.md: 1 MiB).
 const DEFAULT_MAX_LEN: u32 = 1 << 20;
 
 /// One thing to do, owned (no borrow of the engine), so that Python may run meanwhile.

@@ -143,7 +143,7 @@ def test_subclass_overrides_talk_to_the_native_classes(sim, boards, bus, overrid
 @pytest.mark.parametrize("ours", ["master", "slave"])
 def test_interoperates_with_the_reference_peer(sim, boards, bus, ours):
     """Our class in one role, bench/ref_rpc.py (an independent pure-Python implementation of
-    PROTOCOL.md) with the same bus code as the override peer in the other: byte-compatible
+    docs/PROTOCOL.md) with the same bus code as the override peer in the other: byte-compatible
     calls, unknown names and streams both ways."""
     ref_short_ms = 50  # a pure-Python peer on a loaded host is no real-time board
     slave = boards(sim, "slave", bus, "slave", "native" if ours == "slave" else "ref",

@@ -4,7 +4,7 @@ project's computer-side package (host/, "host").
 
 Host-to-cam bytes cross QEMU's CMSDK UART model one at a time (about 13 KiB/s, like a real
 115200 baud link); cam-to-host bytes go at a few hundred KiB/s. The reference keeps its 3 ms
-waits for acks, which a slow link cannot meet for long arguments (PROTOCOL.md): with it the
+waits for acks, which a slow link cannot meet for long arguments (docs/PROTOCOL.md): with it the
 arguments stay short.
 """
 

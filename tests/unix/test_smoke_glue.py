@@ -58,7 +58,7 @@ def stream_frames(data):
     return b"ok"
 
 if kind != "net":
-    # Serial-style links get the network's short timeouts (PROTOCOL.md's 2/3 ms assume
+    # Serial-style links get the network's short timeouts (docs/PROTOCOL.md's 2/3 ms assume
     # real-time peers; this machine is shared and loaded).
     s.set_timing(short_timeout_ms=20)
 
@@ -500,7 +500,7 @@ def test_slow_callback_every_flush_carried_out(built, tmp_path):
 
 
 def crc16(data):
-    # CRC-16/CCITT-FALSE (PROTOCOL.md), written out so this peer is independent of the module.
+    # CRC-16/CCITT-FALSE (docs/PROTOCOL.md), written out so this peer is independent of the module.
     crc = 0xFFFF
     for b in data:
         crc ^= b << 8

@@ -1,4 +1,4 @@
-"""Network interfaces (PROTOCOL.md, "Network"): port 0x1DBA; packets of at most 1400 bytes go
+"""Network interfaces (docs/PROTOCOL.md, "Network"): port 0x1DBA; packets of at most 1400 bytes go
 over UDP, larger ones and every stream over one TCP connection that the master listens for and
 the slave opens; the slave learns the master's address from the first datagram it receives.
 

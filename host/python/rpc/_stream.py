@@ -1,6 +1,6 @@
 """rpc_stream_master/slave(stream): over any byte stream that has a file descriptor (a
 socket, a pty or serial device opened in binary mode, a pipe pair), as on the cam side
-(PY_API.md). The stream is switched to non-blocking; it is the caller's to close."""
+(docs/python-api.md). The stream is switched to non-blocking; it is the caller's to close."""
 
 import os
 import socket

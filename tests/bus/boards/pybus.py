@@ -80,7 +80,7 @@ def classes(rpc_module):
         def __init__(self):
             self.i2c = pyb.I2C(2, pyb.I2C.SLAVE, addr=SLAVE_ADDR)
             rpc_slave.__init__(self)
-            self.max_queue_depth = 1  # PROTOCOL.md: streams on I2C and SPI
+            self.max_queue_depth = 1  # docs/PROTOCOL.md: streams on I2C and SPI
 
         def get_bytes(self, buff, timeout_ms):
             try:

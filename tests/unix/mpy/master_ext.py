@@ -1,4 +1,4 @@
-# Scenarios of master.py that use our module's extensions (PY_API.md): stats, last_error,
+# Scenarios of master.py that use our module's extensions (docs/python-api.md): stats, last_error,
 # set_limits, set_timing and the non-blocking call. Only run with impl "mod" as master.
 import json
 from peer_lib import ticks_ms, ticks_diff, sleep_ms
