@@ -251,9 +251,10 @@ static bool rpc_first_byte_missed(rpc_engine_obj_t *self) {
            && rpc_time_left(self->io_start, self->io_start_timeout) == 0;
 }
 
-/* io.gap_ms, for the transports that see the bytes of a packet as they come (as above). */
+/* io.gap_ms, for the byte-stream transports (UART, USB VCP, socket, pty; UDP through its
+ * datagram buffer). CAN's frames and the whole-packet buses keep the packet's timeout. */
 static uint32_t rpc_io_gap(rpc_engine_obj_t *self) {
-    if (self->io.action != OMV_RPC_ACTION_RECV || self->transport->ops->whole_packets) {
+    if (self->io.action != OMV_RPC_ACTION_RECV || !self->transport->ops->byte_stream) {
         return 0;
     }
     return self->io.gap_ms;
@@ -367,7 +368,7 @@ static bool rpc_drive(rpc_engine_obj_t *self, bool blocking) {
             if (!blocking) {
                 return false;
             }
-            if (self->io_start_timeout != 0 || self->io_gap_ms != 0) {
+            if (self->io_start_timeout != 0 || (self->io_gap_ms != 0 && self->io_done > 0)) {
                 /* The first bytes came within the limit, or the last bytes within the gap:
                  * the rest has the packet's timeout. */
                 continue;
