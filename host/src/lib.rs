@@ -598,7 +598,8 @@ impl Session {
         let status = drive(slf, transport, Hooks::Serve(callbacks))?;
         let mut s = slf.borrow_mut();
         s.engine.take_incoming();
-        s.engine.take_outgoing();
+        // The result packet stays with the engine: it answers the master's repeated result
+        // requests from it in the next turn (split_reads), until a new command replaces it.
         Ok(status_name(status))
     }
 
