@@ -318,7 +318,15 @@ pub enum Io<'e> {
     ///
     /// `packet_len` is the length of the whole packet this read is part of (a transport that
     /// routes packets by size, the network's UDP or TCP, routes by it).
-    Recv { packet: Packet, timeout_ms: u32, deadline_ms: u32, len: usize, packet_len: usize, prefix: &'e [u8], into: Option<&'e mut [u8]> },
+    Recv {
+        packet: Packet,
+        timeout_ms: u32,
+        deadline_ms: u32,
+        len: usize,
+        packet_len: usize,
+        prefix: &'e [u8],
+        into: Option<&'e mut [u8]>,
+    },
     /// Wait until `deadline_ms` (a pause after a transport error), then `complete(Ok)`. A
     /// non-blocking caller may return and come back; completing earlier changes nothing.
     Wait { deadline_ms: u32 },
@@ -624,7 +632,12 @@ impl<B: Buffer> Engine<B> {
     pub fn gap_timeout_ms(&self) -> u32 {
         match self.step {
             Step::RecvCommandData | Step::RecvResultData | Step::RecvRepeatedCommandData => {
-                stretch(defaults::DATA_GAP_MS.max(self.config.short_timeout_ms), 1024, self.config.bytes_per_s, self.config.short_timeout_ms)
+                stretch(
+                    defaults::DATA_GAP_MS.max(self.config.short_timeout_ms),
+                    1024,
+                    self.config.bytes_per_s,
+                    self.config.short_timeout_ms,
+                )
             }
             _ => 0,
         }
@@ -724,7 +737,12 @@ impl<B: Buffer> Engine<B> {
 
     /// Stream reader: send STREAM_SETUP(queue_depth), then receive frames until an error,
     /// a timeout, or the caller stops at DELIVER.
-    pub fn stream_reader_start(&mut self, queue_depth: u32, read_timeout_ms: u32, now: u32) -> Status {
+    pub fn stream_reader_start(
+        &mut self,
+        queue_depth: u32,
+        read_timeout_ms: u32,
+        now: u32,
+    ) -> Status {
         if self.is_busy() {
             return Status::Busy;
         }
@@ -788,34 +806,54 @@ impl<B: Buffer> Engine<B> {
         let at = self.step_at;
         let (bytes_per_s, first_short) = (self.config.bytes_per_s, self.config.short_timeout_ms);
         // Every send and receive may take the wire time of its bytes (set_timing(bytes_per_s)).
-        let stretched = |timeout_ms: u32, len: usize| stretch(timeout_ms, len, bytes_per_s, first_short);
+        let stretched =
+            |timeout_ms: u32, len: usize| stretch(timeout_ms, len, bytes_per_s, first_short);
         let send = |packet: Packet, timeout_ms: u32, data: &[u8]| -> (Packet, u32, u32) {
             let t = stretched(timeout_ms, data.len());
             (packet, t, at.wrapping_add(t))
         };
-        let head_len = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { COMMAND_HEADER_LEN };
+        let head_len =
+            if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { COMMAND_HEADER_LEN };
         let (packet, timeout_ms, len, into): (Packet, u32, usize, RecvInto) = match self.step {
             Step::Idle | Step::Done => return Io::Done(self.status),
             Step::Flush => return Io::Flush,
-            Step::Pause => return Io::Wait { deadline_ms: at.wrapping_add(self.config.error_pause_ms) },
+            Step::Pause => {
+                return Io::Wait { deadline_ms: at.wrapping_add(self.config.error_pause_ms) }
+            }
             Step::Dispatch => {
-                let argument = self.incoming.as_ref().and_then(|b| b.as_ref().get(2..2 + self.data_len as usize)).unwrap_or(&[]);
+                let argument = self
+                    .incoming
+                    .as_ref()
+                    .and_then(|b| b.as_ref().get(2..2 + self.data_len as usize))
+                    .unwrap_or(&[]);
                 return Io::Dispatch { name_hash: self.name_hash, argument };
             }
             Step::Deliver => {
-                let frame = self.incoming.as_ref().and_then(|b| b.as_ref().get(..self.data_len as usize)).unwrap_or(&[]);
+                let frame = self
+                    .incoming
+                    .as_ref()
+                    .and_then(|b| b.as_ref().get(..self.data_len as usize))
+                    .unwrap_or(&[]);
                 return Io::Deliver { frame };
             }
             Step::Produce => return Io::Produce,
             // Sends of the header buffer.
             Step::SendCommandHeader | Step::SendCommandHeaderAck => {
-                let (packet, timeout_ms, deadline_ms) = send(Packet::CommandHeader, short, &self.tx[..tx_len]);
+                let (packet, timeout_ms, deadline_ms) =
+                    send(Packet::CommandHeader, short, &self.tx[..tx_len]);
                 return Io::Send { packet, timeout_ms, deadline_ms, data: &self.tx[..tx_len] };
             }
-            Step::SendResultHeaderRequest | Step::SendResultHeader | Step::SendResultDataRequest
-            | Step::SendCommandDataAck | Step::SendStreamSetup | Step::SendStreamAck | Step::SendStreamHeader => {
+            Step::SendResultHeaderRequest
+            | Step::SendResultHeader
+            | Step::SendResultDataRequest
+            | Step::SendCommandDataAck
+            | Step::SendStreamSetup
+            | Step::SendStreamAck
+            | Step::SendStreamHeader => {
                 let (packet, timeout) = match self.step {
-                    Step::SendResultHeaderRequest | Step::SendResultHeader => (Packet::ResultHeader, short),
+                    Step::SendResultHeaderRequest | Step::SendResultHeader => {
+                        (Packet::ResultHeader, short)
+                    }
                     Step::SendResultDataRequest => (Packet::ResultData, short),
                     Step::SendCommandDataAck => (Packet::CommandData, short),
                     Step::SendStreamSetup => (Packet::StreamSetup, stream),
@@ -837,22 +875,32 @@ impl<B: Buffer> Engine<B> {
                 return Io::Send { packet, timeout_ms, deadline_ms, data };
             }
             // Master call.
-            Step::RecvCommandHeaderAck => (Packet::CommandHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
-            Step::RecvCommandDataAck => (Packet::CommandData, self.reply_wait_ms, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvCommandHeaderAck => {
+                (Packet::CommandHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0))
+            }
+            Step::RecvCommandDataAck => {
+                (Packet::CommandData, self.reply_wait_ms, EMPTY_PACKET_LEN, RecvInto::Rx(0))
+            }
             Step::RecvResultHeader => {
-                let len = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { U32_PACKET_LEN };
+                let len =
+                    if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { U32_PACKET_LEN };
                 (Packet::ResultHeader, short, len, RecvInto::Rx(0))
             }
-            Step::RecvResultHeaderRest => (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN)),
+            Step::RecvResultHeaderRest => {
+                (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN))
+            }
             Step::RecvResultData => {
                 let prefix = if self.late_result_data { EMPTY_PACKET_LEN } else { 0 };
                 (Packet::ResultData, long, data_packet_len, RecvInto::Caller(prefix))
             }
             // Slave turn.
             Step::RecvCommandHeader => (Packet::CommandHeader, short, head_len, RecvInto::Rx(0)),
-            Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => {
-                (Packet::CommandHeader, short, COMMAND_HEADER_LEN - EMPTY_PACKET_LEN, RecvInto::Rx(EMPTY_PACKET_LEN))
-            }
+            Step::RecvCommandHeaderRest | Step::RecvRepeatedHeaderRest => (
+                Packet::CommandHeader,
+                short,
+                COMMAND_HEADER_LEN - EMPTY_PACKET_LEN,
+                RecvInto::Rx(EMPTY_PACKET_LEN),
+            ),
             Step::RecvCommandDataHead => {
                 // After a repeated header (and in the result phase) COMMAND_DATA comes right
                 // away or the master is waiting for an ack.
@@ -863,12 +911,22 @@ impl<B: Buffer> Engine<B> {
                 let prefix = if self.config.split_reads != 0 { EMPTY_PACKET_LEN } else { 0 };
                 (Packet::CommandData, long, data_packet_len, RecvInto::Caller(prefix))
             }
-            Step::RecvRepeatedCommandData => (Packet::CommandData, long, data_packet_len, RecvInto::Incoming(EMPTY_PACKET_LEN)),
-            Step::RecvResultHeaderRequest => (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
-            Step::RecvResultDataRequest => (Packet::ResultData, short, EMPTY_PACKET_LEN, RecvInto::Rx(0)),
+            Step::RecvRepeatedCommandData => {
+                (Packet::CommandData, long, data_packet_len, RecvInto::Incoming(EMPTY_PACKET_LEN))
+            }
+            Step::RecvResultHeaderRequest => {
+                (Packet::ResultHeader, short, EMPTY_PACKET_LEN, RecvInto::Rx(0))
+            }
+            Step::RecvResultDataRequest => {
+                (Packet::ResultData, short, EMPTY_PACKET_LEN, RecvInto::Rx(0))
+            }
             // Streams.
-            Step::RecvStreamHeader => (Packet::StreamHeader, stream, U32_PACKET_LEN, RecvInto::Rx(0)),
-            Step::RecvStreamFrame => (Packet::StreamFrame, frame, self.data_len as usize, RecvInto::Caller(0)),
+            Step::RecvStreamHeader => {
+                (Packet::StreamHeader, stream, U32_PACKET_LEN, RecvInto::Rx(0))
+            }
+            Step::RecvStreamFrame => {
+                (Packet::StreamFrame, frame, self.data_len as usize, RecvInto::Caller(0))
+            }
             Step::RecvStreamSetup => (Packet::StreamSetup, stream, U32_PACKET_LEN, RecvInto::Rx(0)),
             Step::RecvStreamAck => (Packet::StreamAck, stream, 1, RecvInto::Rx(0)),
         };
@@ -885,7 +943,15 @@ impl<B: Buffer> Engine<B> {
             RecvInto::Rx(from) => {
                 // Every header fits rx; the min lets the compiler drop the slice bounds panic.
                 let into = self.rx.get_mut(from..from + len).unwrap_or_default();
-                Io::Recv { packet, timeout_ms, deadline_ms, len: into.len(), packet_len, prefix: &[], into: Some(into) }
+                Io::Recv {
+                    packet,
+                    timeout_ms,
+                    deadline_ms,
+                    len: into.len(),
+                    packet_len,
+                    prefix: &[],
+                    into: Some(into),
+                }
             }
             RecvInto::Caller(prefix) => {
                 let prefix = self.rx.get(..prefix.min(len)).unwrap_or_default();
@@ -895,7 +961,15 @@ impl<B: Buffer> Engine<B> {
                 let buf = self.incoming.as_mut().map_or(&mut [][..], |b| b.as_mut());
                 let from = from.min(buf.len());
                 let rest = &mut buf[from..];
-                Io::Recv { packet, timeout_ms, deadline_ms, len: rest.len(), packet_len, prefix: &[], into: Some(rest) }
+                Io::Recv {
+                    packet,
+                    timeout_ms,
+                    deadline_ms,
+                    len: rest.len(),
+                    packet_len,
+                    prefix: &[],
+                    into: Some(rest),
+                }
             }
         }
     }
@@ -905,7 +979,16 @@ impl<B: Buffer> Engine<B> {
     /// packet at DISPATCH, the frame at PRODUCE; otherwise `None`. Ignored when idle or done.
     pub fn complete(&mut self, now: u32, status: IoStatus, buf: Option<B>) {
         // Every step but these is a send or a receive.
-        if !matches!(self.step, Step::Idle | Step::Done | Step::Flush | Step::Pause | Step::Dispatch | Step::Deliver | Step::Produce) {
+        if !matches!(
+            self.step,
+            Step::Idle
+                | Step::Done
+                | Step::Flush
+                | Step::Pause
+                | Step::Dispatch
+                | Step::Deliver
+                | Step::Produce
+        ) {
             self.in_sync = status == IoStatus::Ok;
             self.last_io_at = now;
         }
@@ -925,15 +1008,30 @@ impl<B: Buffer> Engine<B> {
             // Master call, phase 1.
             Step::SendCommandHeader => {
                 if self.sent(status, Packet::CommandHeader) {
-                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::SendCommandData } else { Step::RecvCommandHeaderAck };
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) {
+                        Step::SendCommandData
+                    } else {
+                        Step::RecvCommandHeaderAck
+                    };
                 } else {
                     self.attempt_failed(now);
                 }
             }
             Step::RecvCommandHeaderAck => {
-                if self.received_packet(status, MAGIC_COMMAND_HEADER, EMPTY_PACKET_LEN, Packet::CommandHeader) {
-                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandDataAck } else { Step::SendCommandData };
-                } else if self.command_data_sent && self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA) {
+                if self.received_packet(
+                    status,
+                    MAGIC_COMMAND_HEADER,
+                    EMPTY_PACKET_LEN,
+                    Packet::CommandHeader,
+                ) {
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) {
+                        Step::RecvCommandDataAck
+                    } else {
+                        Step::SendCommandData
+                    };
+                } else if self.command_data_sent
+                    && self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA)
+                {
                     // The COMMAND_DATA ack of an earlier try, late: the slave has the command
                     // (it answers our repeated header with a second ack, which the result
                     // phase skips if it must).
@@ -951,19 +1049,31 @@ impl<B: Buffer> Engine<B> {
                 if self.sent(status, Packet::CommandData) {
                     self.command_data_sent = true;
                     self.reply_wait_ms = self.reply_wait(self.data_len as usize + PACKET_OVERHEAD);
-                    self.step = if self.pipelined(pipeline::COMMAND_DATA) { Step::RecvCommandHeaderAck } else { Step::RecvCommandDataAck };
+                    self.step = if self.pipelined(pipeline::COMMAND_DATA) {
+                        Step::RecvCommandHeaderAck
+                    } else {
+                        Step::RecvCommandDataAck
+                    };
                 } else {
                     self.attempt_failed(now);
                 }
             }
             Step::RecvCommandDataAck => {
-                if self.received_packet(status, MAGIC_COMMAND_DATA, EMPTY_PACKET_LEN, Packet::CommandData) {
+                if self.received_packet(
+                    status,
+                    MAGIC_COMMAND_DATA,
+                    EMPTY_PACKET_LEN,
+                    Packet::CommandData,
+                ) {
                     self.command_committed(now);
                 } else if self.rx_is_empty_packet(status, MAGIC_COMMAND_HEADER) {
                     // A second COMMAND_HEADER ack (the slave answered our repeated header
                     // twice): the COMMAND_DATA ack comes behind it.
                     self.stats.stray_replies += 1;
-                } else if status == IoStatus::Timeout && !self.command_data_resent && !self.pipelined(pipeline::COMMAND_DATA) {
+                } else if status == IoStatus::Timeout
+                    && !self.command_data_resent
+                    && !self.pipelined(pipeline::COMMAND_DATA)
+                {
                     // COMMAND_DATA lost, or its ack: send it again alone. A slave still waiting
                     // for it takes it; one that has the command acks it again (ours) or sent
                     // its ack late (a reference slave, whose late ack is still read here).
@@ -1006,7 +1116,9 @@ impl<B: Buffer> Engine<B> {
             }
             Step::RecvResultHeader | Step::RecvResultHeaderRest => {
                 let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
-                match header.and_then(|len| self.length_within(len, self.config.max_result_len, Packet::ResultHeader)) {
+                match header.and_then(|len| {
+                    self.length_within(len, self.config.max_result_len, Packet::ResultHeader)
+                }) {
                     Some(len) => {
                         self.data_len = len;
                         self.result_len_known = true;
@@ -1025,24 +1137,33 @@ impl<B: Buffer> Engine<B> {
                 if self.sent(status, Packet::ResultData) {
                     self.late_result_data = false;
                     self.reply_wait_ms = self.reply_wait(EMPTY_PACKET_LEN);
-                    self.step = if self.pipelined(pipeline::RESULT_DATA_REQUEST) { Step::RecvResultHeader } else { Step::RecvResultData };
+                    self.step = if self.pipelined(pipeline::RESULT_DATA_REQUEST) {
+                        Step::RecvResultHeader
+                    } else {
+                        Step::RecvResultData
+                    };
                 } else {
                     self.attempt_failed(now);
                 }
             }
-            Step::RecvResultData => match self.received_data_packet(status, buf, MAGIC_RESULT_DATA, Packet::ResultData) {
-                Some(true) => {
-                    self.stats.calls_ok += 1;
-                    self.finish(Status::Ok);
+            Step::RecvResultData => {
+                match self.received_data_packet(status, buf, MAGIC_RESULT_DATA, Packet::ResultData)
+                {
+                    Some(true) => {
+                        self.stats.calls_ok += 1;
+                        self.finish(Status::Ok);
+                    }
+                    // Nothing, or not all of it, in time: it may still come (a slow slave), and a
+                    // slave that sent it will not send it again unless it kept it (ours does).
+                    // The retry keeps the input, and reads a late RESULT_DATA where the
+                    // RESULT_HEADER is due.
+                    Some(false) if status == IoStatus::Timeout && self.config.split_reads != 0 => {
+                        self.attempt_timed_out(now)
+                    }
+                    Some(false) => self.attempt_failed(now),
+                    None => self.finish(Status::BadBuffer),
                 }
-                // Nothing, or not all of it, in time: it may still come (a slow slave), and a
-                // slave that sent it will not send it again unless it kept it (ours does).
-                // The retry keeps the input, and reads a late RESULT_DATA where the
-                // RESULT_HEADER is due.
-                Some(false) if status == IoStatus::Timeout && self.config.split_reads != 0 => self.attempt_timed_out(now),
-                Some(false) => self.attempt_failed(now),
-                None => self.finish(Status::BadBuffer),
-            },
+            }
             // Slave turn, command phase.
             Step::RecvCommandHeader => {
                 if !self.received(status, Packet::CommandHeader) {
@@ -1053,12 +1174,16 @@ impl<B: Buffer> Engine<B> {
                 }
                 // The first 4 bytes: a request for the result kept from the last turn (its
                 // RESULT_DATA was lost), or a COMMAND_HEADER's start.
-                if self.kept_result_valid(now) && self.rx_is_empty_packet(status, MAGIC_RESULT_HEADER) {
+                if self.kept_result_valid(now)
+                    && self.rx_is_empty_packet(status, MAGIC_RESULT_HEADER)
+                {
                     self.stats.repeats_answered += 1;
                     self.resending = true;
                     self.data_len = self.kept_len;
                     self.answer_result_header_request();
-                } else if self.kept_result_valid(now) && self.rx_is_empty_packet(status, MAGIC_RESULT_DATA) {
+                } else if self.kept_result_valid(now)
+                    && self.rx_is_empty_packet(status, MAGIC_RESULT_DATA)
+                {
                     self.stats.repeats_answered += 1;
                     self.resending = true;
                     self.data_len = self.kept_len;
@@ -1096,10 +1221,14 @@ impl<B: Buffer> Engine<B> {
                 match self.rx_magic() {
                     MAGIC_COMMAND_DATA if self.data_len == 0 => {
                         // An empty argument: the 4 bytes are the whole packet.
-                        let valid = self.parse_rx(Packet::CommandData, |rx| wire::check(MAGIC_COMMAND_DATA, &rx[..EMPTY_PACKET_LEN]).map(|_| ()));
+                        let valid = self.parse_rx(Packet::CommandData, |rx| {
+                            wire::check(MAGIC_COMMAND_DATA, &rx[..EMPTY_PACKET_LEN]).map(|_| ())
+                        });
                         let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
                         match valid {
-                            Some(()) if self.phase == Phase::Result => self.repeated_command_data(now, crc),
+                            Some(()) if self.phase == Phase::Result => {
+                                self.repeated_command_data(now, crc)
+                            }
                             Some(()) => {
                                 self.incoming = None;
                                 self.command_data_received(crc);
@@ -1107,7 +1236,9 @@ impl<B: Buffer> Engine<B> {
                             None => self.attempt_failed(now),
                         }
                     }
-                    MAGIC_COMMAND_DATA if self.phase == Phase::Result => self.read_repeated_command_data(now),
+                    MAGIC_COMMAND_DATA if self.phase == Phase::Result => {
+                        self.read_repeated_command_data(now)
+                    }
                     MAGIC_COMMAND_DATA => self.step = Step::RecvCommandData,
                     MAGIC_COMMAND_HEADER => self.step = Step::RecvRepeatedHeaderRest,
                     _ => {
@@ -1131,14 +1262,21 @@ impl<B: Buffer> Engine<B> {
                 if prefix == 0 && status == IoStatus::Ok {
                     // A whole-packet read: a COMMAND_HEADER may have come instead (the master
                     // lost our ack, or started another call).
-                    if let Some(header) = buf.as_ref().and_then(|b| b.as_ref().get(..COMMAND_HEADER_LEN)) {
+                    if let Some(header) =
+                        buf.as_ref().and_then(|b| b.as_ref().get(..COMMAND_HEADER_LEN))
+                    {
                         if u16::from_le_bytes([header[0], header[1]]) == MAGIC_COMMAND_HEADER {
                             self.rx.copy_from_slice(header);
                             return self.command_header_in_rx(now, true);
                         }
                     }
                 }
-                match self.received_data_packet(status, buf, MAGIC_COMMAND_DATA, Packet::CommandData) {
+                match self.received_data_packet(
+                    status,
+                    buf,
+                    MAGIC_COMMAND_DATA,
+                    Packet::CommandData,
+                ) {
                     Some(true) => {
                         let crc = self.incoming.as_ref().map_or(0, |b| packet_crc(b.as_ref()));
                         self.command_data_received(crc);
@@ -1175,16 +1313,18 @@ impl<B: Buffer> Engine<B> {
                 }
             }
             Step::Dispatch => match (status, buf) {
-                (IoStatus::Ok, Some(mut result_packet)) => match payload_len(result_packet.as_ref().len()) {
-                    Some(len) => {
-                        wire::frame(MAGIC_RESULT_DATA, result_packet.as_mut());
-                        self.outgoing = Some(result_packet);
-                        self.data_len = len;
-                        let t = self.result_phase_timeout;
-                        self.start_phase(Phase::Result, t, now);
+                (IoStatus::Ok, Some(mut result_packet)) => {
+                    match payload_len(result_packet.as_ref().len()) {
+                        Some(len) => {
+                            wire::frame(MAGIC_RESULT_DATA, result_packet.as_mut());
+                            self.outgoing = Some(result_packet);
+                            self.data_len = len;
+                            let t = self.result_phase_timeout;
+                            self.start_phase(Phase::Result, t, now);
+                        }
+                        None => self.finish(Status::BadBuffer),
                     }
-                    None => self.finish(Status::BadBuffer),
-                },
+                }
                 (IoStatus::Ok, None) => self.finish(Status::BadBuffer),
                 _ => {
                     self.fail_packet = Packet::ResultData;
@@ -1228,7 +1368,12 @@ impl<B: Buffer> Engine<B> {
                     } else {
                         self.read_repeated_command_data(now);
                     }
-                } else if self.received_packet(status, MAGIC_RESULT_HEADER, EMPTY_PACKET_LEN, Packet::ResultHeader) {
+                } else if self.received_packet(
+                    status,
+                    MAGIC_RESULT_HEADER,
+                    EMPTY_PACKET_LEN,
+                    Packet::ResultHeader,
+                ) {
                     self.answer_result_header_request();
                 } else {
                     self.attempt_failed(now);
@@ -1264,7 +1409,12 @@ impl<B: Buffer> Engine<B> {
                         // and skipping them all kept both sides waiting until the phase ended.
                         self.answer_result_header_request();
                     }
-                } else if self.received_packet(status, MAGIC_RESULT_DATA, EMPTY_PACKET_LEN, Packet::ResultData) {
+                } else if self.received_packet(
+                    status,
+                    MAGIC_RESULT_DATA,
+                    EMPTY_PACKET_LEN,
+                    Packet::ResultData,
+                ) {
                     self.step = Step::SendResultData;
                 } else if status == IoStatus::Timeout {
                     // The request may be on its way: a flush now could drop it, and the
@@ -1460,7 +1610,8 @@ impl<B: Buffer> Engine<B> {
         }
         self.command_data_resent = false;
         self.after_repeat = false;
-        let in_sync = self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
+        let in_sync =
+            self.in_sync && now.wrapping_sub(self.last_io_at) < self.config.short_timeout_ms;
         if !keep_input && (self.attempts > 1 || !in_sync) {
             self.step = Step::Flush;
         } else {
@@ -1505,7 +1656,10 @@ impl<B: Buffer> Engine<B> {
     fn attempt_packets(&mut self) {
         self.step = match (self.op, self.phase) {
             (Op::Call, Phase::Command) => {
-                self.set_tx(&CommandHeader { name_hash: self.name_hash, argument_len: self.data_len }.emit());
+                self.set_tx(
+                    &CommandHeader { name_hash: self.name_hash, argument_len: self.data_len }
+                        .emit(),
+                );
                 Step::SendCommandHeader
             }
             (Op::Call, Phase::Result) => {
@@ -1566,7 +1720,8 @@ impl<B: Buffer> Engine<B> {
     }
 
     fn next_frame(&mut self) {
-        self.step = if self.credits <= self.queue_depth / 2 { Step::RecvStreamAck } else { Step::Produce };
+        self.step =
+            if self.credits <= self.queue_depth / 2 { Step::RecvStreamAck } else { Step::Produce };
     }
 
     fn frame_sent(&mut self) {
@@ -1640,7 +1795,11 @@ impl<B: Buffer> Engine<B> {
     }
 
     /// Parses the header in `rx`, counting a valid packet or recording why it is not.
-    fn parse_rx<T>(&mut self, packet: Packet, parse: impl FnOnce(&[u8; MAX_HEADER_LEN]) -> Result<T, WireError>) -> Option<T> {
+    fn parse_rx<T>(
+        &mut self,
+        packet: Packet,
+        parse: impl FnOnce(&[u8; MAX_HEADER_LEN]) -> Result<T, WireError>,
+    ) -> Option<T> {
         match parse(&self.rx) {
             Ok(v) => {
                 self.stats.packets_received += 1;
@@ -1654,7 +1813,13 @@ impl<B: Buffer> Engine<B> {
     }
 
     /// A small packet of `len` bytes in `rx` that must carry `magic`.
-    fn received_packet(&mut self, status: IoStatus, magic: u16, len: usize, packet: Packet) -> bool {
+    fn received_packet(
+        &mut self,
+        status: IoStatus,
+        magic: u16,
+        len: usize,
+        packet: Packet,
+    ) -> bool {
         self.received(status, packet)
             && self.parse_rx(packet, |rx| wire::check(magic, &rx[..len]).map(|_| ())).is_some()
     }
@@ -1663,7 +1828,8 @@ impl<B: Buffer> Engine<B> {
     /// (counted as a valid packet). Nothing is recorded otherwise: the caller goes on to its
     /// usual check.
     fn received_request(&mut self, status: IoStatus, magic: u16) -> bool {
-        let request = status == IoStatus::Ok && same_bytes(&self.rx[..EMPTY_PACKET_LEN], &wire::empty_packet(magic));
+        let request = status == IoStatus::Ok
+            && same_bytes(&self.rx[..EMPTY_PACKET_LEN], &wire::empty_packet(magic));
         if request {
             self.stats.packets_received += 1;
         }
@@ -1684,7 +1850,8 @@ impl<B: Buffer> Engine<B> {
     /// Master: the first 4 bytes in rx are an ack the slave sent again (COMMAND_HEADER or
     /// COMMAND_DATA), not the reply awaited.
     fn stray_ack_in_rx(&mut self, status: IoStatus) -> bool {
-        self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA) || self.rx_is_empty_packet(status, MAGIC_COMMAND_HEADER)
+        self.rx_is_empty_packet(status, MAGIC_COMMAND_DATA)
+            || self.rx_is_empty_packet(status, MAGIC_COMMAND_HEADER)
     }
 
     /// Slave: a COMMAND_HEADER is in rx (12 bytes). `repeat`: it came where COMMAND_DATA or a
@@ -1704,7 +1871,8 @@ impl<B: Buffer> Engine<B> {
             // A peer that repeats forever is cut off at the phase's end like any other.
             return self.phase_expired();
         }
-        if repeat && header.name_hash == self.name_hash && header.argument_len == self.argument_len {
+        if repeat && header.name_hash == self.name_hash && header.argument_len == self.argument_len
+        {
             if self.phase == Phase::Result || self.config.split_reads == 0 {
                 // Answer at once: in the result phase the master waits for this ack (it has no
                 // other reason to repeat), and a whole-packet bus cannot look ahead.
@@ -1727,7 +1895,11 @@ impl<B: Buffer> Engine<B> {
                 self.restart_command_phase(now);
             }
         }
-        match self.length_within(header.argument_len, self.config.max_argument_len, Packet::CommandHeader) {
+        match self.length_within(
+            header.argument_len,
+            self.config.max_argument_len,
+            Packet::CommandHeader,
+        ) {
             Some(len) => {
                 self.name_hash = header.name_hash;
                 self.data_len = len;
@@ -1850,7 +2022,13 @@ impl<B: Buffer> Engine<B> {
 
     /// A data packet received into the caller's buffer: Some(true) valid, Some(false) the
     /// attempt failed, None the caller broke the contract (no buffer or a wrong length).
-    fn received_data_packet(&mut self, status: IoStatus, buf: Option<B>, magic: u16, packet: Packet) -> Option<bool> {
+    fn received_data_packet(
+        &mut self,
+        status: IoStatus,
+        buf: Option<B>,
+        magic: u16,
+        packet: Packet,
+    ) -> Option<bool> {
         if !self.received(status, packet) {
             return Some(false);
         }
@@ -1892,12 +2070,10 @@ pub fn stretch(timeout_ms: u32, len: usize, bytes_per_s: u32, short_timeout_ms: 
     }
     let len = u32::try_from(len).unwrap_or(u32::MAX);
     let bytes_per_ms = bytes_per_s / 1000;
-    let wire_ms = if bytes_per_ms != 0 {
-        len / bytes_per_ms
-    } else if len > 4_000_000 {
-        0xFFFF_0000
-    } else {
-        len * 1000 / bytes_per_s
+    let wire_ms = match len.checked_div(bytes_per_ms) {
+        Some(ms) => ms,
+        None if len > 4_000_000 => 0xFFFF_0000,
+        None => len * 1000 / bytes_per_s,
     };
     timeout_ms.max(wire_ms.saturating_add(1).saturating_add(short_timeout_ms))
 }

@@ -73,7 +73,10 @@ pub mod engine;
 pub mod ffi;
 pub mod wire;
 
-pub use engine::{defaults, pipeline, Buffer, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+pub use engine::{
+    defaults, pipeline, Buffer, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role,
+    Stats, Status,
+};
 pub use wire::{crc16, frame, name_hash};
 
 #[cfg(not(feature = "std"))]

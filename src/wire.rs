@@ -57,7 +57,8 @@ pub fn crc16(data: &[u8]) -> u16 {
 }
 
 #[cfg(not(any(feature = "std", target_arch = "x86_64")))]
-const CRC16_TABLE1: crc::Crc<u16, crc::Table<1>> = crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
+const CRC16_TABLE1: crc::Crc<u16, crc::Table<1>> =
+    crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
 
 /// The CRC polynomial (x^16 + x^12 + x^5 + 1, most significant bit first, x^16 implied).
 #[cfg(any(feature = "std", target_arch = "x86_64"))]
@@ -338,7 +339,9 @@ mod fold {
         if data.len() < 2 * PERIOD {
             return fold_message::<1>(crc, data, data.len());
         }
-        let Some((head, mut periods)) = data.split_at_checked(data.len() % PERIOD) else { return 0 };
+        let Some((head, mut periods)) = data.split_at_checked(data.len() % PERIOD) else {
+            return 0;
+        };
         let mut register = fold_message::<1>(crc, head, head.len());
         while let Some((four, rest)) = periods.split_at_checked(4 * PERIOD) {
             register ^= fold_message::<4>(0, four, PERIOD);
@@ -413,7 +416,8 @@ mod fold {
             return crc16_sliced_update(register, data.get(at..len).unwrap_or(&[]));
         }
         for i in at..len {
-            let byte = (0..COPIES).fold(0, |b, j| b ^ data.get(i + j * PERIOD).copied().unwrap_or(0));
+            let byte =
+                (0..COPIES).fold(0, |b, j| b ^ data.get(i + j * PERIOD).copied().unwrap_or(0));
             register = crc16_sliced_update(register, &[byte]);
         }
         register
@@ -453,8 +457,7 @@ mod fold {
 /// The 32-bit djb2-xor hash that names a callback: `h = 5381; h = (h * 33) ^ b` for each byte,
 /// wrapping in u32 on every target (the reference's 64-bit port forgets to).
 pub fn name_hash(name: &[u8]) -> u32 {
-    name.iter()
-        .fold(5381u32, |h, &b| h.wrapping_mul(33) ^ u32::from(b))
+    name.iter().fold(5381u32, |h, &b| h.wrapping_mul(33) ^ u32::from(b))
 }
 
 /// Why a packet is not valid.
@@ -607,7 +610,10 @@ mod tests {
         assert_eq!(crc16_sliced(b"123456789"), 0x29B1);
         assert_eq!(crc16_sliced(b""), 0xFFFF);
         // 32 bytes: two full slice-by-16 blocks, no tail.
-        assert_eq!(crc16_sliced(b"123456789123456789123456789ABCDE"), crc16_bitwise(b"123456789123456789123456789ABCDE"));
+        assert_eq!(
+            crc16_sliced(b"123456789123456789123456789ABCDE"),
+            crc16_bitwise(b"123456789123456789123456789ABCDE")
+        );
     }
 
     /// The definition, one bit at a time.
@@ -676,14 +682,21 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn crc_folded_every_length() {
-        assert!(fold::cpu_has_pclmulqdq(), "the test host has no PCLMULQDQ: the fold is not tested");
+        assert!(
+            fold::cpu_has_pclmulqdq(),
+            "the test host has no PCLMULQDQ: the fold is not tested"
+        );
         let buffer = random_bytes(2048 + 16, 0x9E37_79B9_7F4A_7C15);
         for offset in 0..16 {
             let data = &buffer[offset..];
             let mut expected = 0xFFFF;
             for len in 0..=2048 {
                 let prefix = &data[..len];
-                assert_eq!(crc16_folded(prefix), Some(expected), "folded, offset {offset}, len {len}");
+                assert_eq!(
+                    crc16_folded(prefix),
+                    Some(expected),
+                    "folded, offset {offset}, len {len}"
+                );
                 assert_eq!(crc16_sliced(prefix), expected, "sliced, offset {offset}, len {len}");
                 assert_eq!(crc16(prefix), expected, "crc16, offset {offset}, len {len}");
                 if let Some(&b) = data.get(len) {
@@ -704,7 +717,11 @@ mod tests {
             for offset in [0, 1, 7, 15] {
                 let data = &buffer[offset..offset + 65536 + extra];
                 let expected = crc16_bitwise(data);
-                assert_eq!(crc16_folded(data), Some(expected), "64 KiB + {extra} at offset {offset}");
+                assert_eq!(
+                    crc16_folded(data),
+                    Some(expected),
+                    "64 KiB + {extra} at offset {offset}"
+                );
                 assert_eq!(crc16(data), expected, "crc16, 64 KiB + {extra} at offset {offset}");
             }
         }
@@ -714,12 +731,12 @@ mod tests {
             let data = vec![fill; 65536 + 5];
             assert_eq!(crc16_folded(&data), Some(crc16_bitwise(&data)), "all {fill:#x}");
         }
-        assert!(CRC16_FOLD_MIN_LEN <= 65536, "the dispatch test above must reach the fold");
+        const { assert!(CRC16_FOLD_MIN_LEN <= 65536, "the dispatch test above must reach the fold") };
     }
 
     /// Around every multiple of the period up to 7 (heads of 0..=40 and PERIOD - 40.. bytes; one
-    /// period alone, 2 = a pair, 3 = 2 + 1, 4 = a group of four, 5 = 4 + 1, 6 = 4 + 2, 7 = 4 + 2
-    /// + 1) and just below two periods (the plain fold), at an odd offset, against the bitwise
+    /// period alone, 2 = a pair, 3 = 2 + 1, 4 = a group of four, 5 = 4 + 1, 6 = 4 + 2,
+    /// 7 = 4 + 2 + 1) and just below two periods (the plain fold), at an odd offset, against the bitwise
     /// definition of every prefix.
     #[cfg(target_arch = "x86_64")]
     #[test]
@@ -733,7 +750,11 @@ mod tests {
         }
         for periods in 1..=7 {
             for len in periods * PERIOD - 40..=periods * PERIOD + 40 {
-                assert_eq!(crc16_folded(&data[..len]), Some(expected[len]), "{len} bytes ({periods} periods)");
+                assert_eq!(
+                    crc16_folded(&data[..len]),
+                    Some(expected[len]),
+                    "{len} bytes ({periods} periods)"
+                );
             }
         }
         // Any period-long block twice: the blocks weigh the same, so they cancel, and the

@@ -47,9 +47,11 @@ fn build_and_run(dir: &Path, source: &str, extra: &[&Path]) -> String {
     let c = dir.join("main.c");
     let exe = dir.join("main");
     std::fs::write(&c, source).unwrap();
-    let out = c_compiler().arg(&c).args(extra).arg("-o").arg(&exe).output().expect("run the C compiler");
+    let out =
+        c_compiler().arg(&c).args(extra).arg("-o").arg(&exe).output().expect("run the C compiler");
     assert!(out.status.success(), "C build failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let mut child = Command::new(&exe).stdout(std::process::Stdio::piped()).spawn().expect("run the C program");
+    let mut child =
+        Command::new(&exe).stdout(std::process::Stdio::piped()).spawn().expect("run the C program");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
@@ -86,9 +88,70 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len, packet_len, gap_ms]);
-    layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline, bytes_per_s, error_pause_ms, split_reads]);
-    layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests, repeats_answered, new_commands, stray_replies]);
+    layout!(
+        m,
+        "omv_rpc_io_t",
+        omv_rpc_io_t,
+        [
+            action,
+            packet,
+            timeout_ms,
+            len,
+            data,
+            name_hash,
+            status,
+            start_timeout_ms,
+            deadline_ms,
+            start_deadline_ms,
+            prefix,
+            prefix_len,
+            packet_len,
+            gap_ms
+        ]
+    );
+    layout!(
+        m,
+        "omv_rpc_config_t",
+        Config,
+        [
+            short_timeout_ms,
+            long_timeout_ms,
+            max_argument_len,
+            max_result_len,
+            max_frame_len,
+            max_queue_depth,
+            stream_timeout_ms,
+            pipeline,
+            bytes_per_s,
+            error_pause_ms,
+            split_reads
+        ]
+    );
+    layout!(
+        m,
+        "omv_rpc_stats_t",
+        Stats,
+        [
+            packets_sent,
+            packets_received,
+            bad_magic,
+            bad_crc,
+            too_long,
+            timeouts,
+            transport_errors,
+            retries,
+            calls_ok,
+            calls_failed,
+            send_phase_timeouts,
+            recv_phase_timeouts,
+            commands_served,
+            stream_frames,
+            late_requests,
+            repeats_answered,
+            new_commands,
+            stray_replies
+        ]
+    );
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
     let mut c = |name: &str, v: i64| {
         m.insert(name.to_string(), v);
@@ -106,7 +169,18 @@ fn rust_side() -> BTreeMap<String, i64> {
         ("DONE", Io::Done(Status::Ok)),
         ("FLUSH", Io::Flush),
         ("SEND", Io::Send { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, data: &[] }),
-        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, len: 0, packet_len: 0, prefix: &[], into: None }),
+        (
+            "RECV",
+            Io::Recv {
+                packet: Packet::None,
+                timeout_ms: 0,
+                deadline_ms: 0,
+                len: 0,
+                packet_len: 0,
+                prefix: &[],
+                into: None,
+            },
+        ),
         ("WAIT", Io::Wait { deadline_ms: 0 }),
         ("DISPATCH", Io::Dispatch { name_hash: 0, argument: &[] }),
         ("DELIVER", Io::Deliver { frame: &[] }),
@@ -212,7 +286,11 @@ fn release_staticlib() -> PathBuf {
 
 fn c_bytes(name: &str, bytes: &[u8]) -> String {
     let body: Vec<String> = bytes.iter().map(|b| format!("0x{b:02x}")).collect();
-    format!("static const uint8_t {name}[] = {{{}0}};\nstatic const size_t {name}_len = {};\n", body.join(",") + if bytes.is_empty() { "" } else { "," }, bytes.len())
+    format!(
+        "static const uint8_t {name}[] = {{{}0}};\nstatic const size_t {name}_len = {};\n",
+        body.join(",") + if bytes.is_empty() { "" } else { "," },
+        bytes.len()
+    )
 }
 
 const SMOKE: &str = r#"
@@ -309,7 +387,8 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     let lib = release_staticlib();
     let v = vectors();
     let echo = v.get("calls").arr().iter().find(|c| c.get("name").str() == "echo").unwrap();
-    let mut src = String::from("#include <stdint.h>\n#include <stddef.h>\n#include \"omv_rpc.h\"\n");
+    let mut src =
+        String::from("#include <stdint.h>\n#include <stddef.h>\n#include \"omv_rpc.h\"\n");
     src += &c_bytes("argument", &echo.get("arg_hex").hex());
     src += &c_bytes("slave_to_master", &echo.get("slave_to_master_hex").hex());
     src += &c_bytes("master_to_slave", &echo.get("master_to_slave_hex").hex());
@@ -334,7 +413,12 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     assert_eq!(lines["idle_status"], (Status::NoCommand as u32).to_string());
     assert_eq!(
         lines["idle_error"],
-        format!("{} {} {}", Status::NoCommand as u32, Packet::CommandHeader as u32, Reason::Timeout as u32)
+        format!(
+            "{} {} {}",
+            Status::NoCommand as u32,
+            Packet::CommandHeader as u32,
+            Reason::Timeout as u32
+        )
     );
     assert_eq!(lines["bad_buffer"], (Status::BadBuffer as u32).to_string());
 }
@@ -345,7 +429,9 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
     let target_dir = root().join("target").join("c-abi-test").join("cargo");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(["build", "--release", "--lib", "-j2", "--target-dir"]).arg(&target_dir);
+    cmd.current_dir(root())
+        .args(["build", "--release", "--lib", "-j2", "--target-dir"])
+        .arg(&target_dir);
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
@@ -359,8 +445,16 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
     let members = String::from_utf8(members.stdout).unwrap();
     let own: Vec<&str> = members.lines().filter(|m| m.starts_with("omv_rpc-")).collect();
     assert_eq!(own.len(), 1, "one LTO object for the crate");
-    assert!(Command::new("ar").arg("x").arg(&lib).arg(own[0]).current_dir(&dir).status().unwrap().success());
-    let symbols = Command::new("readelf").arg("-sW").arg(dir.join(own[0])).output().expect("readelf");
+    assert!(Command::new("ar")
+        .arg("x")
+        .arg(&lib)
+        .arg(own[0])
+        .current_dir(&dir)
+        .status()
+        .unwrap()
+        .success());
+    let symbols =
+        Command::new("readelf").arg("-sW").arg(dir.join(own[0])).output().expect("readelf");
     let symbols = String::from_utf8(symbols.stdout).unwrap();
     symbols
         .lines()
@@ -377,10 +471,14 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
 #[test]
 fn the_crate_object_has_no_panic_paths() {
     let arm = undefined_symbols_of_the_crate_object(Some("thumbv7em-none-eabihf"));
-    assert!(arm.iter().all(|s| s.starts_with("__aeabi_mem")), "thumbv7em undefined symbols: {arm:?}");
+    assert!(
+        arm.iter().all(|s| s.starts_with("__aeabi_mem")),
+        "thumbv7em undefined symbols: {arm:?}"
+    );
     let host = undefined_symbols_of_the_crate_object(None);
     assert!(
-        host.iter().all(|s| ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&s.as_str())),
+        host.iter()
+            .all(|s| ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&s.as_str())),
         "host undefined symbols: {host:?}"
     );
 }
@@ -389,7 +487,8 @@ fn the_crate_object_has_no_panic_paths() {
 /// returns); the header's `omv_rpc_stats_t` must list the same counters in the same order.
 #[test]
 fn the_stats_field_list_is_the_headers() {
-    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/omv_rpc.h")).unwrap();
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/omv_rpc.h")).unwrap();
     let start = header.find("typedef struct omv_rpc_stats {").unwrap();
     let end = header[start..].find("} omv_rpc_stats_t;").unwrap() + start;
     let names: Vec<&str> = header[start..end]

@@ -110,10 +110,21 @@ proptest! {
 enum Step {
     /// Complete the pending action with this status, these bytes (for receives: into the
     /// engine's buffer, or as the caller's buffer) and a buffer length offset (wrong lengths).
-    Complete { status: u8, bytes: Vec<u8>, len_skew: i8, advance: u16 },
+    Complete {
+        status: u8,
+        bytes: Vec<u8>,
+        len_skew: i8,
+        advance: u16,
+    },
     /// Complete a receive with a valid packet of the expected kind carrying `value`.
-    Valid { value: u32 },
-    Start { op: u8, len: u16, timeout: u16 },
+    Valid {
+        value: u32,
+    },
+    Start {
+        op: u8,
+        len: u16,
+        timeout: u16,
+    },
     Abort,
 }
 
@@ -132,7 +143,9 @@ const LIMIT: u32 = 1000;
 
 fn valid_packet(packet: Packet, len: usize, value: u32) -> Vec<u8> {
     match (packet, len) {
-        (Packet::CommandHeader, 12) => CommandHeader { name_hash: value ^ 0x55, argument_len: value }.emit().to_vec(),
+        (Packet::CommandHeader, 12) => {
+            CommandHeader { name_hash: value ^ 0x55, argument_len: value }.emit().to_vec()
+        }
         (Packet::ResultHeader, 8) => U32Packet::result_header(value).emit().to_vec(),
         (Packet::StreamHeader, 8) => U32Packet::stream_header(value).emit().to_vec(),
         (Packet::StreamSetup, 8) => U32Packet::stream_setup(value).emit().to_vec(),
@@ -210,7 +223,9 @@ fn drive(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
                         into.copy_from_slice(&v);
                         None
                     }
-                    Io::Recv { packet, len, into: None, .. } => Some(valid_packet(packet, len, *value)),
+                    Io::Recv { packet, len, into: None, .. } => {
+                        Some(valid_packet(packet, len, *value))
+                    }
                     Io::Dispatch { .. } => Some(vec![1u8; 4 + (*value as usize % 50)]),
                     Io::Produce => Some(vec![2u8; *value as usize % 50]),
                     _ => None,
@@ -226,7 +241,9 @@ fn drive(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
                 };
                 let fill = |n: usize| -> Vec<u8> {
                     let n = (n as i64 + i64::from(*len_skew)).max(0) as usize;
-                    (0..n).map(|i| bytes.get(i % bytes.len().max(1)).copied().unwrap_or(0)).collect()
+                    (0..n)
+                        .map(|i| bytes.get(i % bytes.len().max(1)).copied().unwrap_or(0))
+                        .collect()
                 };
                 let buf = match e.poll(now) {
                     Io::Recv { into: Some(into), .. } => {
@@ -276,7 +293,9 @@ fn hostile_lengths_never_ask_for_a_buffer() {
         s.serve_start(10, 10, 0);
         s.complete(0, IoStatus::Ok, None); // flush
         match s.poll(0) {
-            Io::Recv { into: Some(into), .. } => into.copy_from_slice(&CommandHeader { name_hash: 1, argument_len: len }.emit()),
+            Io::Recv { into: Some(into), .. } => {
+                into.copy_from_slice(&CommandHeader { name_hash: 1, argument_len: len }.emit())
+            }
             other => panic!("{other:?}"),
         }
         s.complete(0, IoStatus::Ok, None);
@@ -289,7 +308,9 @@ fn hostile_lengths_never_ask_for_a_buffer() {
         // flush (a new engine), COMMAND_HEADER, its ack, COMMAND_DATA, its ack, RESULT_HEADER
         // request (phase 2 in sync: no flush).
         let ack = |magic| Some(wire::empty_packet(magic).to_vec());
-        for bytes in [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None] {
+        for bytes in
+            [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None]
+        {
             if let Some(b) = bytes {
                 if let Io::Recv { into: Some(into), .. } = m.poll(0) {
                     into.copy_from_slice(&b);
@@ -298,7 +319,9 @@ fn hostile_lengths_never_ask_for_a_buffer() {
             m.complete(0, IoStatus::Ok, None);
         }
         match m.poll(0) {
-            Io::Recv { packet: Packet::ResultHeader, into: Some(into), .. } => into.copy_from_slice(&U32Packet::result_header(len).emit()),
+            Io::Recv { packet: Packet::ResultHeader, into: Some(into), .. } => {
+                into.copy_from_slice(&U32Packet::result_header(len).emit())
+            }
             other => panic!("{other:?}"),
         }
         m.complete(0, IoStatus::Ok, None);

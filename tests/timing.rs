@@ -38,7 +38,10 @@ fn seen(e: &mut Engine<Vec<u8>>, now: u32) -> Seen {
     };
     match (role, &seen) {
         (Role::Master, Seen::Recv(Packet::ResultData, timeout_ms, _)) => {
-            assert!(start_timeout > 0 && start_timeout <= *timeout_ms, "RESULT_DATA: {start_timeout} of {timeout_ms}")
+            assert!(
+                start_timeout > 0 && start_timeout <= *timeout_ms,
+                "RESULT_DATA: {start_timeout} of {timeout_ms}"
+            )
         }
         _ => assert_eq!(start_timeout, 0, "{role:?} {seen:?}: no first-byte limit"),
     }
@@ -81,7 +84,11 @@ fn master_attempts(phase_timeout: u32, config: Config) -> (Vec<u32>, Status, u32
                 ok(&mut e, now);
             }
             Seen::Recv(Packet::CommandHeader, t, 4) => {
-                assert_eq!(t, *shorts.last().unwrap(), "send and receive use the same short timeout");
+                assert_eq!(
+                    t,
+                    *shorts.last().unwrap(),
+                    "send and receive use the same short timeout"
+                );
                 now += t;
                 e.complete(now, IoStatus::Timeout, None);
             }
@@ -160,7 +167,10 @@ fn slave_short_timeout_starts_at_2_and_grows_by_1_capped_at_the_phase() {
     assert_eq!(&shorts[..4], &[2, 3, 4, 5]);
     assert_eq!(shorts, reference_schedule(2, 30, |t| t + 1));
     let err = e.last_error();
-    assert_eq!((err.status, err.packet, err.reason), (Status::NoCommand, Packet::CommandHeader, Reason::Timeout));
+    assert_eq!(
+        (err.status, err.packet, err.reason),
+        (Status::NoCommand, Packet::CommandHeader, Reason::Timeout)
+    );
     // The cap: a phase of 3 ms grows 2 -> 3 and stays.
     let mut e = slave();
     e.serve_start(4, 1000, 0);
@@ -235,9 +245,15 @@ fn to_result_data(e: &mut Engine<Vec<u8>>, mut now: u32, step_ms: u32) -> u32 {
                 ok(e, now);
                 now += step_ms;
             }
-            Seen::Recv(Packet::CommandHeader, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER)),
-            Seen::Recv(Packet::CommandData, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA)),
-            Seen::Recv(Packet::ResultHeader, ..) => feed(e, now, &U32Packet::result_header(2).emit()),
+            Seen::Recv(Packet::CommandHeader, ..) => {
+                feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER))
+            }
+            Seen::Recv(Packet::CommandData, ..) => {
+                feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA))
+            }
+            Seen::Recv(Packet::ResultHeader, ..) => {
+                feed(e, now, &U32Packet::result_header(2).emit())
+            }
             Seen::Recv(Packet::ResultData, ..) => return now,
             other => panic!("unexpected {other:?}"),
         }
@@ -292,11 +308,16 @@ fn master_reply_waits_add_the_wire_time_and_are_measured_from_the_request() {
     // A slow link (set_timing(bytes_per_s=1000), 1 byte/ms): the COMMAND_DATA ack may come
     // only after the slave has all of COMMAND_DATA (104 bytes on the wire: 104 ms, + 1 + the
     // 3 ms short timeout), and every wait is at least its own bytes' wire time.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Master, Config { bytes_per_s: 1000, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Master, Config { bytes_per_s: 1000, ..Config::default() });
     e.call_start(1, command_packet(&[7; 100]), 1000, 1000, 0);
     assert_eq!(seen(&mut e, 0), Seen::Flush);
     ok(&mut e, 0);
-    assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandHeader, 16, 12), "12 bytes: 12 + 1 + 3 ms");
+    assert_eq!(
+        seen(&mut e, 0),
+        Seen::Send(Packet::CommandHeader, 16, 12),
+        "12 bytes: 12 + 1 + 3 ms"
+    );
     ok(&mut e, 0);
     feed(&mut e, 0, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandData, 5000, 104));
@@ -347,7 +368,8 @@ fn a_transport_error_pauses_before_the_next_attempt() {
     assert_eq!(e.stats().transport_errors, 1);
     assert_eq!(e.stats().retries, 1);
     // Configurable.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { error_pause_ms: 50, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Slave, Config { error_pause_ms: 50, ..Config::default() });
     e.serve_start(1000, 1000, 0);
     assert_eq!(seen(&mut e, 0), Seen::Flush);
     ok(&mut e, 0);
@@ -474,8 +496,10 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
 
 #[test]
 fn writer_clamps_the_queue_depth() {
-    for (asked, max, expect_unacked) in [(0u32, 0u32, 1usize), (1000, 0, 255), (9, 1, 1), (4, 0, 4)] {
-        let mut w: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { max_queue_depth: max, ..Config::default() });
+    for (asked, max, expect_unacked) in [(0u32, 0u32, 1usize), (1000, 0, 255), (9, 1, 1), (4, 0, 4)]
+    {
+        let mut w: Engine<Vec<u8>> =
+            Engine::new(Role::Slave, Config { max_queue_depth: max, ..Config::default() });
         w.stream_writer_start(100, 0);
         feed(&mut w, 0, &U32Packet::stream_setup(asked).emit());
         // Frames sent before the first ack wait: depth - depth / 2 ... then one per ack.
@@ -525,7 +549,11 @@ fn master_call(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec
 }
 
 /// The same, started at `now`.
-fn master_call_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32) -> (Status, Vec<u8>, Vec<usize>) {
+fn master_call_at(
+    e: &mut Engine<Vec<u8>>,
+    input: Vec<u8>,
+    now: u32,
+) -> (Status, Vec<u8>, Vec<usize>) {
     assert_eq!(e.call_start(0x51, command_packet(b"arg"), 100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
     peer.now = now;
@@ -546,7 +574,12 @@ fn slave_turn(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<
 }
 
 /// The same, started at `now`, with a callback that takes `callback_ms`.
-fn slave_turn_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32, callback_ms: u32) -> (Status, Vec<u8>, Vec<usize>) {
+fn slave_turn_at(
+    e: &mut Engine<Vec<u8>>,
+    input: Vec<u8>,
+    now: u32,
+    callback_ms: u32,
+) -> (Status, Vec<u8>, Vec<usize>) {
     assert_eq!(e.serve_start(100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
     peer.now = now;
@@ -759,7 +792,8 @@ fn in_sync_lasts_less_than_one_short_timeout() {
     assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 2).2, vec![]);
     assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 5).2, vec![0]);
     // The window follows the configured short timeout (a slow link), across the u32 wrap.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { short_timeout_ms: 30, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Slave, Config { short_timeout_ms: 30, ..Config::default() });
     let start = u32::MAX - 10;
     slave_turn_at(&mut e, cmd(), start, 0);
     assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(29), 0).2, vec![]);

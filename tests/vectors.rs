@@ -13,7 +13,12 @@ fn every_recorded_crc() {
     let cases = v.get("crc16").arr();
     assert!(cases.len() >= 6);
     for c in cases {
-        assert_eq!(crc16(&c.get("hex").hex()) as f64, c.get("crc").num(), "crc of {}", c.get("hex").str());
+        assert_eq!(
+            crc16(&c.get("hex").hex()) as f64,
+            c.get("crc").num(),
+            "crc of {}",
+            c.get("hex").str()
+        );
     }
 }
 
@@ -71,7 +76,10 @@ fn master_reproduces(engine: &mut Engine<Vec<u8>>, c: &Recorded) {
     assert_eq!(engine.result().unwrap(), &c.result[..], "result of {}", c.name);
     assert_eq!(engine.result_len() as usize, c.result.len());
     let stats = engine.stats();
-    assert_eq!((stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries), (1, 4, 4, 0));
+    assert_eq!(
+        (stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries),
+        (1, 4, 4, 0)
+    );
 }
 
 /// The slave, fed the master's recorded bytes, writes exactly the slave's recorded bytes; it
@@ -80,7 +88,10 @@ fn slave_reproduces(engine: &mut Engine<Vec<u8>>, all: &[Recorded], c: &Recorded
     struct Registered<'a>(&'a [Recorded], Vec<(u32, Vec<u8>)>);
     impl Callbacks for Registered<'_> {
         fn dispatch(&mut self, name_hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
-            let call = self.0.iter().find(|c| c.registered && omv_rpc::name_hash(c.name.as_bytes()) == name_hash)?;
+            let call = self
+                .0
+                .iter()
+                .find(|c| c.registered && omv_rpc::name_hash(c.name.as_bytes()) == name_hash)?;
             self.1.push((name_hash, argument.to_vec()));
             // The recorded callbacks: echo returns its argument, the others their recorded result.
             Some(if call.name == "echo" { argument.to_vec() } else { call.result.clone() })
@@ -242,7 +253,11 @@ impl CEngine {
 
 /// Drives a C-ABI engine against recorded input; `dispatch` returns the result payload.
 /// Returns the status, the bytes written, the last caller buffer and the number of FLUSHes.
-fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>) -> (u32, Vec<u8>, Vec<u8>, usize) {
+fn run_c(
+    e: &mut CEngine,
+    input: &[u8],
+    dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>,
+) -> (u32, Vec<u8>, Vec<u8>, usize) {
     let mut at = 0;
     let mut flushes = 0;
     let mut written = Vec::new();
@@ -252,7 +267,11 @@ fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>
     loop {
         let io = e.poll(0);
         let again = e.poll(0);
-        assert_eq!((io.action, io.len, io.data), (again.action, again.len, again.data), "poll has no side effects");
+        assert_eq!(
+            (io.action, io.len, io.data),
+            (again.action, again.len, again.data),
+            "poll has no side effects"
+        );
         unsafe {
             match io.action {
                 0 => return (io.status, written, caller_buf, flushes),
@@ -298,9 +317,12 @@ fn echo_through_the_c_abi_in_both_roles() {
     let mut m = CEngine::new(0);
     let mut packet = command_packet(&echo.argument);
     let hash = unsafe { omv_rpc_name_hash(echo.name.as_ptr(), echo.name.len()) };
-    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    let started = unsafe {
+        omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0)
+    };
     assert_eq!(started, 0);
-    let (status, written, result_packet, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    let (status, written, result_packet, flushes) =
+        run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
     assert_eq!(status, 0);
     assert_eq!(written, echo.master_to_slave);
     assert_eq!(flushes, 1, "a new engine flushes once");
@@ -314,9 +336,12 @@ fn echo_through_the_c_abi_in_both_roles() {
     assert_eq!(stats.calls_ok, 1);
     // The same call again, back to back: in sync, no FLUSH.
     let mut packet = command_packet(&echo.argument);
-    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    let started = unsafe {
+        omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0)
+    };
     assert_eq!(started, 0);
-    let (status, written, _, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    let (status, written, _, flushes) =
+        run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
     assert_eq!((status, flushes), (0, 0));
     assert_eq!(written, echo.master_to_slave);
 
