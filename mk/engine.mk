@@ -6,7 +6,7 @@
 #              (ARM native .mpy: mpy_ld takes no MOVW/MOVT absolute relocations)
 
 CARGO ?= cargo
-ENGINE_SOURCES := Cargo.toml Cargo.lock $(wildcard src/*.rs)
+ENGINE_SOURCES := Cargo.toml Cargo.lock $(shell find src -name "*.rs")
 ENGINE_LIB_HOST := target/release/libomv_rpc.a
 ENGINE_LIB_ARM := target/$(RUST_ARM_TARGET)/release/libomv_rpc.a
 ENGINE_LIB_ARM_PIC := target/pic/$(RUST_ARM_TARGET)/release/libomv_rpc.a

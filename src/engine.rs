@@ -6,9 +6,10 @@
 //! an attempt drops pending input first (see [`Io::Flush`]), the stream credits and ack bytes.
 
 use crate::wire::{
-    self, AckLfsr, CommandHeader, U32Packet, WireError, COMMAND_HEADER_LEN, EMPTY_PACKET_LEN,
-    MAGIC_COMMAND_DATA, MAGIC_COMMAND_HEADER, MAGIC_RESULT_DATA, MAGIC_RESULT_HEADER,
-    MAGIC_STREAM_HEADER, MAGIC_STREAM_SETUP, MAX_HEADER_LEN, PACKET_OVERHEAD, U32_PACKET_LEN,
+    self, AckLfsr, CommandHeaderRepr, ResultHeaderRepr, StreamHeaderRepr, StreamSetupRepr,
+    WireError, COMMAND_HEADER_LEN, EMPTY_PACKET_LEN, MAGIC_COMMAND_DATA, MAGIC_COMMAND_HEADER,
+    MAGIC_RESULT_DATA, MAGIC_RESULT_HEADER, MAX_HEADER_LEN, PACKET_OVERHEAD, PAYLOAD_OFFSET,
+    U32_PACKET_LEN,
 };
 
 /// The reference timings and limits (PROTOCOL.md), taken by every zero field of [`Config`].
@@ -719,7 +720,7 @@ impl<B: Buffer> Engine<B> {
             return None;
         }
         let packet = self.incoming.as_ref()?.as_ref();
-        packet.get(2..packet.len().checked_sub(2)?)
+        wire::Packet::new_checked(packet).ok().map(wire::Packet::into_payload)
     }
 
     /// Slave: start one turn of loop(): wait up to `recv_timeout_ms` for a command, DISPATCH
@@ -749,7 +750,7 @@ impl<B: Buffer> Engine<B> {
         self.begin_op(Op::StreamReader, now);
         self.frame_timeout = read_timeout_ms;
         self.queue_depth = queue_depth;
-        self.set_tx(&U32Packet::stream_setup(queue_depth).emit());
+        self.set_tx(&StreamSetupRepr { queue_depth }.to_bytes());
         self.step = Step::Flush;
         Status::Ok
     }
@@ -824,7 +825,9 @@ impl<B: Buffer> Engine<B> {
                 let argument = self
                     .incoming
                     .as_ref()
-                    .and_then(|b| b.as_ref().get(2..2 + self.data_len as usize))
+                    .and_then(|b| {
+                        b.as_ref().get(PAYLOAD_OFFSET..PAYLOAD_OFFSET + self.data_len as usize)
+                    })
                     .unwrap_or(&[]);
                 return Io::Dispatch { name_hash: self.name_hash, argument };
             }
@@ -1110,12 +1113,12 @@ impl<B: Buffer> Engine<B> {
                     self.late_result_data = true;
                     self.step = Step::RecvResultData;
                 } else {
-                    self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
+                    self.received_result_header(status);
                     self.attempt_failed(now);
                 }
             }
             Step::RecvResultHeader | Step::RecvResultHeaderRest => {
-                let header = self.received_u32(status, MAGIC_RESULT_HEADER, Packet::ResultHeader);
+                let header = self.received_result_header(status);
                 match header.and_then(|len| {
                     self.length_within(len, self.config.max_result_len, Packet::ResultHeader)
                 }) {
@@ -1224,7 +1227,7 @@ impl<B: Buffer> Engine<B> {
                         let valid = self.parse_rx(Packet::CommandData, |rx| {
                             wire::check(MAGIC_COMMAND_DATA, &rx[..EMPTY_PACKET_LEN]).map(|_| ())
                         });
-                        let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
+                        let crc = wire::Packet::new_unchecked(&self.rx[..EMPTY_PACKET_LEN]).crc();
                         match valid {
                             Some(()) if self.phase == Phase::Result => {
                                 self.repeated_command_data(now, crc)
@@ -1265,7 +1268,7 @@ impl<B: Buffer> Engine<B> {
                     if let Some(header) =
                         buf.as_ref().and_then(|b| b.as_ref().get(..COMMAND_HEADER_LEN))
                     {
-                        if u16::from_le_bytes([header[0], header[1]]) == MAGIC_COMMAND_HEADER {
+                        if wire::Packet::new_unchecked(header).magic() == MAGIC_COMMAND_HEADER {
                             self.rx.copy_from_slice(header);
                             return self.command_header_in_rx(now, true);
                         }
@@ -1357,7 +1360,8 @@ impl<B: Buffer> Engine<B> {
                         match wire::check(MAGIC_COMMAND_DATA, &self.rx[..EMPTY_PACKET_LEN]) {
                             Ok(_) => {
                                 self.stats.packets_received += 1;
-                                let crc = u16::from_le_bytes([self.rx[2], self.rx[3]]);
+                                let crc =
+                                    wire::Packet::new_unchecked(&self.rx[..EMPTY_PACKET_LEN]).crc();
                                 self.repeated_command_data(now, crc);
                             }
                             Err(e) => {
@@ -1456,19 +1460,20 @@ impl<B: Buffer> Engine<B> {
                     return self.stream_failed();
                 }
                 let Some(header) = self.parse_rx(Packet::StreamHeader, |rx| {
-                    U32Packet::parse(MAGIC_STREAM_HEADER, &rx[..U32_PACKET_LEN])
+                    StreamHeaderRepr::parse(&wire::Packet::new_unchecked(&rx[..U32_PACKET_LEN]))
                 }) else {
                     return self.finish(Status::StreamBadPacket);
                 };
-                if header.value > self.config.max_frame_len {
+                if header.frame_len > self.config.max_frame_len {
                     self.stats.too_long += 1;
                     self.set_failure(Packet::StreamHeader, Reason::TooLong);
                     return self.finish(Status::StreamTooLong);
                 }
-                self.data_len = header.value;
+                self.data_len = header.frame_len;
                 self.incoming = None;
                 // A zero-length frame has no bytes to read.
-                self.step = if header.value == 0 { Step::Deliver } else { Step::RecvStreamFrame };
+                self.step =
+                    if header.frame_len == 0 { Step::Deliver } else { Step::RecvStreamFrame };
             }
             Step::RecvStreamFrame => {
                 if !self.received(status, Packet::StreamFrame) {
@@ -1508,11 +1513,11 @@ impl<B: Buffer> Engine<B> {
                     return self.stream_failed();
                 }
                 let Some(setup) = self.parse_rx(Packet::StreamSetup, |rx| {
-                    U32Packet::parse(MAGIC_STREAM_SETUP, &rx[..U32_PACKET_LEN])
+                    StreamSetupRepr::parse(&wire::Packet::new_unchecked(&rx[..U32_PACKET_LEN]))
                 }) else {
                     return self.finish(Status::StreamBadPacket);
                 };
-                self.queue_depth = setup.value.min(self.config.max_queue_depth).max(1);
+                self.queue_depth = setup.queue_depth.min(self.config.max_queue_depth).max(1);
                 self.credits = self.queue_depth;
                 self.next_frame();
             }
@@ -1540,7 +1545,7 @@ impl<B: Buffer> Engine<B> {
                 };
                 self.outgoing = buf;
                 self.data_len = len;
-                self.set_tx(&U32Packet::stream_header(len).emit());
+                self.set_tx(&StreamHeaderRepr { frame_len: len }.to_bytes());
                 self.step = Step::SendStreamHeader;
             }
             Step::SendStreamHeader => {
@@ -1657,8 +1662,8 @@ impl<B: Buffer> Engine<B> {
         self.step = match (self.op, self.phase) {
             (Op::Call, Phase::Command) => {
                 self.set_tx(
-                    &CommandHeader { name_hash: self.name_hash, argument_len: self.data_len }
-                        .emit(),
+                    &CommandHeaderRepr { name_hash: self.name_hash, argument_len: self.data_len }
+                        .to_bytes(),
                 );
                 Step::SendCommandHeader
             }
@@ -1838,7 +1843,7 @@ impl<B: Buffer> Engine<B> {
 
     /// The magic of the packet whose first bytes are in rx.
     fn rx_magic(&self) -> u16 {
-        u16::from_le_bytes([self.rx[0], self.rx[1]])
+        wire::Packet::new_unchecked(&self.rx[..]).magic()
     }
 
     /// True when rx holds exactly the empty packet with `magic`, received whole (counted as
@@ -1859,7 +1864,7 @@ impl<B: Buffer> Engine<B> {
     /// repeat (it lost our ack); any other is a new command: the master has moved on, and
     /// waiting out the phase for the old one would lose this one too.
     fn command_header_in_rx(&mut self, now: u32, repeat: bool) {
-        let header = match CommandHeader::parse(&self.rx[..COMMAND_HEADER_LEN]) {
+        let header = match CommandHeaderRepr::parse(&wire::Packet::new_unchecked(&self.rx[..])) {
             Ok(h) => h,
             Err(e) => {
                 self.wire_error(Packet::CommandHeader, e);
@@ -1991,7 +1996,7 @@ impl<B: Buffer> Engine<B> {
 
     /// Slave: answer a RESULT_HEADER request with the result's length.
     fn answer_result_header_request(&mut self) {
-        self.set_tx(&U32Packet::result_header(self.data_len).emit());
+        self.set_tx(&ResultHeaderRepr { result_len: self.data_len }.to_bytes());
         self.step = Step::SendResultHeader;
     }
 
@@ -2003,11 +2008,14 @@ impl<B: Buffer> Engine<B> {
     }
 
     /// The u32 of a RESULT_HEADER-shaped packet in `rx`.
-    fn received_u32(&mut self, status: IoStatus, magic: u16, packet: Packet) -> Option<u32> {
-        if !self.received(status, packet) {
+    fn received_result_header(&mut self, status: IoStatus) -> Option<u32> {
+        if !self.received(status, Packet::ResultHeader) {
             return None;
         }
-        self.parse_rx(packet, |rx| U32Packet::parse(magic, &rx[..U32_PACKET_LEN])).map(|p| p.value)
+        self.parse_rx(Packet::ResultHeader, |rx| {
+            ResultHeaderRepr::parse(&wire::Packet::new_unchecked(&rx[..U32_PACKET_LEN]))
+        })
+        .map(|p| p.result_len)
     }
 
     /// A length field checked against the caller's limit before any buffer is asked for.
@@ -2080,10 +2088,7 @@ pub fn stretch(timeout_ms: u32, len: usize, bytes_per_s: u32, short_timeout_ms: 
 
 /// The crc (the last two bytes) of a packet.
 fn packet_crc(packet: &[u8]) -> u16 {
-    match packet {
-        [.., lo, hi] => u16::from_le_bytes([*lo, *hi]),
-        _ => 0,
-    }
+    wire::Packet::new_checked(packet).map_or(0, |p| p.crc())
 }
 
 /// `now` is at or past `deadline` (wrapping ms clock: within half its range).

@@ -306,7 +306,9 @@ pub fn slave_bytes(result: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_HEADER));
     out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_DATA));
-    out.extend_from_slice(&omv_rpc::wire::U32Packet::result_header(result.len() as u32).emit());
+    out.extend_from_slice(
+        &omv_rpc::wire::ResultHeaderRepr { result_len: result.len() as u32 }.to_bytes(),
+    );
     let mut data = command_packet(result);
     omv_rpc::wire::frame(omv_rpc::wire::MAGIC_RESULT_DATA, &mut data);
     out.extend_from_slice(&data);
@@ -318,7 +320,7 @@ pub fn master_bytes(name_hash: u32, argument: &[u8]) -> Vec<u8> {
     use omv_rpc::wire;
     let mut out = Vec::new();
     out.extend_from_slice(
-        &wire::CommandHeader { name_hash, argument_len: argument.len() as u32 }.emit(),
+        &wire::CommandHeaderRepr { name_hash, argument_len: argument.len() as u32 }.to_bytes(),
     );
     let mut data = command_packet(argument);
     wire::frame(wire::MAGIC_COMMAND_DATA, &mut data);

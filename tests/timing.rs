@@ -5,7 +5,7 @@
 
 mod support;
 
-use omv_rpc::wire::{self, CommandHeader, U32Packet};
+use omv_rpc::wire::{self, CommandHeaderRepr, ResultHeaderRepr, StreamHeaderRepr, StreamSetupRepr};
 use omv_rpc::{Config, Engine, Io, IoStatus, Packet, Reason, Role, Status};
 use support::*;
 
@@ -223,7 +223,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultHeader, 3, 8));
-    feed(&mut e, now, &U32Packet::result_header(2).emit());
+    feed(&mut e, now, &ResultHeaderRepr { result_len: 2 }.to_bytes());
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultData, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
@@ -252,7 +252,7 @@ fn to_result_data(e: &mut Engine<Vec<u8>>, mut now: u32, step_ms: u32) -> u32 {
                 feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA))
             }
             Seen::Recv(Packet::ResultHeader, ..) => {
-                feed(e, now, &U32Packet::result_header(2).emit())
+                feed(e, now, &ResultHeaderRepr { result_len: 2 }.to_bytes())
             }
             Seen::Recv(Packet::ResultData, ..) => return now,
             other => panic!("unexpected {other:?}"),
@@ -386,14 +386,14 @@ fn slave_turn_uses_short_then_long_timeouts_and_resets_them_in_phase_b() {
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandHeader, 2, 12));
     // A first command header with a bad magic: the attempt fails, t grows to 3.
-    let mut bad = CommandHeader { name_hash: 5, argument_len: 1 }.emit();
+    let mut bad = CommandHeaderRepr { name_hash: 5, argument_len: 1 }.to_bytes();
     bad[0] ^= 1;
     feed(&mut e, now, &bad);
     assert_eq!(e.stats().bad_magic, 1);
     assert_eq!(seen(&mut e, now), Seen::Flush);
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandHeader, 3, 12));
-    feed(&mut e, now, &CommandHeader { name_hash: 5, argument_len: 1 }.emit());
+    feed(&mut e, now, &CommandHeaderRepr { name_hash: 5, argument_len: 1 }.to_bytes());
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandHeader, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 5000, 5));
@@ -426,7 +426,7 @@ fn slave_result_phase_times_out_as_result_not_taken() {
     let mut now = 0;
     e.serve_start(1000, 20, now);
     ok(&mut e, now);
-    feed(&mut e, now, &CommandHeader { name_hash: 5, argument_len: 0 }.emit());
+    feed(&mut e, now, &CommandHeaderRepr { name_hash: 5, argument_len: 0 }.to_bytes());
     ok(&mut e, now);
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
     ok(&mut e, now);
@@ -461,7 +461,7 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
     assert_eq!(seen(&mut r, now), Seen::Send(Packet::StreamSetup, 1000, 8));
     ok(&mut r, now);
     assert_eq!(seen(&mut r, now), Seen::Recv(Packet::StreamHeader, 1000, 8));
-    feed(&mut r, now, &U32Packet::stream_header(3).emit());
+    feed(&mut r, now, &StreamHeaderRepr { frame_len: 3 }.to_bytes());
     assert_eq!(seen(&mut r, now), Seen::Recv(Packet::StreamFrame, 777, 3));
     feed(&mut r, now, b"abc");
     assert_eq!(seen(&mut r, now), Seen::Deliver);
@@ -475,7 +475,7 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
     let mut w = slave();
     w.stream_writer_start(555, now);
     assert_eq!(seen(&mut w, now), Seen::Recv(Packet::StreamSetup, 1000, 8));
-    feed(&mut w, now, &U32Packet::stream_setup(1).emit());
+    feed(&mut w, now, &StreamSetupRepr { queue_depth: 1 }.to_bytes());
     assert_eq!(seen(&mut w, now), Seen::Produce);
     w.complete(now, IoStatus::Ok, Some(b"xy".to_vec()));
     assert_eq!(seen(&mut w, now), Seen::Send(Packet::StreamHeader, 1000, 8));
@@ -501,7 +501,7 @@ fn writer_clamps_the_queue_depth() {
         let mut w: Engine<Vec<u8>> =
             Engine::new(Role::Slave, Config { max_queue_depth: max, ..Config::default() });
         w.stream_writer_start(100, 0);
-        feed(&mut w, 0, &U32Packet::stream_setup(asked).emit());
+        feed(&mut w, 0, &StreamSetupRepr { queue_depth: asked }.to_bytes());
         // Frames sent before the first ack wait: depth - depth / 2 ... then one per ack.
         let mut frames = 0;
         while seen(&mut w, 0) == Seen::Produce {
@@ -729,7 +729,7 @@ fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_lin
     master_call(&mut m, slave_bytes(b"arg"));
     master_call(&mut m, slave_bytes(b"arg"));
     assert_eq!(m.stream_reader_start(1, 100, 0), Status::Ok);
-    let mut writer_bytes = U32Packet::stream_header(2).emit().to_vec();
+    let mut writer_bytes = StreamHeaderRepr { frame_len: 2 }.to_bytes().to_vec();
     writer_bytes.extend_from_slice(b"ab");
     let mut peer = Script::new(writer_bytes);
     struct Keep;
@@ -749,7 +749,7 @@ fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_lin
     let mut s = slave();
     slave_turn(&mut s, master_bytes(0x51, b"hi"));
     assert_eq!(s.stream_writer_start(100, 0), Status::Ok);
-    let mut peer = Script::new(U32Packet::stream_setup(4).emit().to_vec());
+    let mut peer = Script::new(StreamSetupRepr { queue_depth: 4 }.to_bytes().to_vec());
     struct One(bool);
     impl Callbacks for One {
         fn produce(&mut self) -> Option<Vec<u8>> {
