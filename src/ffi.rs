@@ -312,6 +312,28 @@ pub unsafe extern "C" fn omv_rpc_last_error(e: *const omv_rpc_engine_t, out: *mu
     }
 }
 
+/// `omv_rpc_last_error_text`: what `last_error` says in every door (see
+/// [`LastError::describe`]), into `buf` (`cap` bytes, NUL-terminated when there is room);
+/// returns its length without the NUL.
+#[no_mangle]
+pub unsafe extern "C" fn omv_rpc_last_error_text(
+    e: *const omv_rpc_engine_t,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
+    let Some(engine) = engine_ref(e) else { return 0 };
+    if buf.is_null() || cap == 0 {
+        return 0;
+    }
+    let out = core::slice::from_raw_parts_mut(buf, cap);
+    let (text, nul) = out.split_at_mut(cap - 1);
+    let n = engine.last_error().describe(text);
+    if let Some(end) = text.get_mut(n).or(nul.first_mut()) {
+        *end = 0;
+    }
+    n
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn omv_rpc_crc16(data: *const u8, len: usize) -> u16 {
     if data.is_null() {

@@ -71,7 +71,8 @@ fn header_defines() -> Vec<String> {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("#define "))
         .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .filter(|n| n != "OMV_RPC_H")
+        // Function-like macros (the X-macros, OMV_RPC_PACKET_MAGIC) have tests of their own.
+        .filter(|n| n != "OMV_RPC_H" && !n.contains('('))
         .collect()
 }
 
@@ -163,6 +164,16 @@ fn rust_side() -> BTreeMap<String, i64> {
     c("OMV_RPC_MAGIC_STREAM_SETUP", wire::MAGIC_STREAM_SETUP.into());
     c("OMV_RPC_MAGIC_STREAM_HEADER", wire::MAGIC_STREAM_HEADER.into());
     c("OMV_RPC_PACKET_OVERHEAD", wire::PACKET_OVERHEAD as i64);
+    c("OMV_RPC_PAYLOAD_OFFSET", wire::PAYLOAD_OFFSET as i64);
+    use omv_rpc::defaults;
+    c("OMV_RPC_DEFAULT_MASTER_SHORT_TIMEOUT_MS", defaults::MASTER_SHORT_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_SLAVE_SHORT_TIMEOUT_MS", defaults::SLAVE_SHORT_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_LONG_TIMEOUT_MS", defaults::LONG_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_MAX_DATA_LEN", defaults::MAX_DATA_LEN.into());
+    c("OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH", defaults::MAX_QUEUE_DEPTH.into());
+    c("OMV_RPC_DEFAULT_STREAM_TIMEOUT_MS", defaults::STREAM_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_DATA_GAP_MS", defaults::DATA_GAP_MS.into());
+    c("OMV_RPC_BUS_SHORT_TIMEOUT_SCALE", defaults::BUS_SHORT_TIMEOUT_SCALE.into());
     c("OMV_RPC_ENGINE_SIZE", ENGINE_SIZE as i64);
     use omv_rpc::Io;
     for (name, io) in [
@@ -498,4 +509,94 @@ fn the_stats_field_list_is_the_headers() {
         .collect();
     assert_eq!(names, Stats::FIELDS);
     assert_eq!(Stats::default().values().len(), names.len());
+}
+
+/// The header's X-macros list the crate's names in the crate's order (status, packet, reason:
+/// by number; stats: `Stats::FIELDS`), and `OMV_RPC_PACKET_MAGIC` is `Packet::magic`.
+#[test]
+fn the_header_name_lists_and_magic_map_are_the_crates() {
+    let mut src = String::from("#include <stdio.h>\n#include \"omv_rpc.h\"\n");
+    src += "#define S(n) printf(\"status %s\\n\", #n);\n";
+    src += "#define K(n) printf(\"packet %s\\n\", #n);\n";
+    src += "#define R(n) printf(\"reason %s\\n\", #n);\n";
+    src += "#define F(n) printf(\"stats %s\\n\", #n);\n";
+    src += "int main(void) {\nOMV_RPC_STATUS_NAMES(S)\nOMV_RPC_PACKET_NAMES(K)\n";
+    src += "OMV_RPC_REASON_NAMES(R)\nOMV_RPC_STATS_FIELDS(F)\n";
+    src += "for (unsigned p = 0; p <= 9; p++) printf(\"magic %u %u\\n\", p, OMV_RPC_PACKET_MAGIC(p));\n";
+    src += "return 0;\n}\n";
+    let out = build_and_run(&work_dir("names"), &src, &[]);
+    let list = |kind: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')))
+            .map(str::to_string)
+            .collect()
+    };
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(list("status"), statuses);
+    for (i, s) in Status::ALL.iter().enumerate() {
+        assert_eq!(*s as usize, i, "Status::ALL is in the order of the numbers");
+    }
+    let packets: Vec<&str> = Packet::ALL.iter().map(|p| p.name()).collect();
+    assert_eq!(list("packet"), packets);
+    for (i, p) in Packet::ALL.iter().enumerate() {
+        assert_eq!(*p as usize, i, "Packet::ALL is in the order of the numbers");
+    }
+    let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
+    assert_eq!(list("reason"), reasons);
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i, "Reason::ALL is in the order of the numbers");
+    }
+    assert_eq!(list("stats"), Stats::FIELDS);
+    let magics: Vec<String> = (0..=9u32)
+        .map(|p| {
+            let magic = Packet::ALL.get(p as usize).map_or(0, |k| k.magic());
+            format!("{p} {magic}")
+        })
+        .collect();
+    assert_eq!(list("magic"), magics);
+    assert_eq!(Packet::CommandHeader.magic(), wire::MAGIC_COMMAND_HEADER);
+    assert_eq!(Packet::StreamAck.magic(), 0);
+}
+
+/// `omv_rpc_last_error_text` says what `LastError::describe` says, NUL-terminated, and cuts
+/// short in a small buffer without writing past it.
+#[test]
+fn last_error_text_through_the_c_abi() {
+    let mut e: Box<omv_rpc_engine_t> = Box::new(unsafe { std::mem::zeroed() });
+    unsafe { omv_rpc::ffi::omv_rpc_init(&mut *e, 0, std::ptr::null()) };
+    // A call against a silent peer: its first phase runs out after 1 ms.
+    let mut packet = [0u8; 4];
+    let status = unsafe {
+        omv_rpc::ffi::omv_rpc_call_start(&mut *e, 7, packet.as_mut_ptr(), packet.len(), 1, 1, 0)
+    };
+    assert_eq!(status, 0);
+    let mut io: omv_rpc_io_t = unsafe { std::mem::zeroed() };
+    let mut now = 0;
+    loop {
+        unsafe { omv_rpc::ffi::omv_rpc_poll(&mut *e, now, &mut io) };
+        if io.action == 0 {
+            break;
+        }
+        now += 5;
+        let io_status = if io.action == 2 || io.action == 3 { 1 } else { 0 };
+        unsafe { omv_rpc::ffi::omv_rpc_complete(&mut *e, now, io_status, std::ptr::null(), 0) };
+    }
+    assert_eq!(io.status, Status::SendTimeout as u32);
+    let mut buf = [0xAAu8; 96];
+    let n = unsafe { omv_rpc::ffi::omv_rpc_last_error_text(&*e, buf.as_mut_ptr(), buf.len()) };
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    assert_eq!(text, "SEND_TIMEOUT: COMMAND_HEADER timeout (1 attempt)");
+    assert_eq!(buf[n], 0);
+    let mut small = [0xAAu8; 9];
+    let n = unsafe { omv_rpc::ffi::omv_rpc_last_error_text(&*e, small.as_mut_ptr(), 8) };
+    assert_eq!((n, &small[..8], small[8]), (7, &b"SEND_TI\0"[..], 0xAA));
+    let three = LastError {
+        status: Status::RecvTimeout,
+        packet: Packet::ResultData,
+        reason: Reason::BadCrc,
+        attempts: 12,
+    };
+    let mut out = [0u8; 64];
+    let n = three.describe(&mut out);
+    assert_eq!(&out[..n], b"RECV_TIMEOUT: RESULT_DATA bad_crc (12 attempts)");
 }

@@ -34,8 +34,9 @@ pub mod defaults {
     pub const SLAVE_SHORT_TIMEOUT_MS: u32 = 2;
     /// Timeout for a data packet, COMMAND_DATA or RESULT_DATA (ms).
     pub const LONG_TIMEOUT_MS: u32 = 5000;
-    /// Longest argument, result or stream frame accepted.
-    pub const MAX_DATA_LEN: u32 = 65536;
+    /// Longest argument, result or stream frame accepted (1 MiB: what both drivers document,
+    /// `set_limits`).
+    pub const MAX_DATA_LEN: u32 = 1 << 20;
     /// Largest stream queue depth the writer accepts (1 on I2C and SPI).
     pub const MAX_QUEUE_DEPTH: u32 = 255;
     /// Stream setup, header and ack waits (ms).
@@ -43,6 +44,9 @@ pub mod defaults {
     /// The longest pause between two bytes of a data packet once it started (ms; stretched to
     /// the wire time of 1 KiB on a slow link): see [`crate::Engine::gap_timeout_ms`].
     pub const DATA_GAP_MS: u32 = 100;
+    /// The factor on the short timeouts of a transport that moves packets in transfers rather
+    /// than a byte stream: UDP datagrams (the reference's network x10), I2C, SPI and CAN.
+    pub const BUS_SHORT_TIMEOUT_SCALE: u32 = 10;
 }
 
 /// The bits of [`Config::pipeline`].
@@ -138,6 +142,50 @@ pub enum Packet {
     StreamAck = 8,
 }
 
+impl Packet {
+    /// Every packet, in the order of their numbers.
+    pub const ALL: [Packet; 9] = [
+        Packet::None,
+        Packet::CommandHeader,
+        Packet::CommandData,
+        Packet::ResultHeader,
+        Packet::ResultData,
+        Packet::StreamSetup,
+        Packet::StreamHeader,
+        Packet::StreamFrame,
+        Packet::StreamAck,
+    ];
+
+    /// The name every door prints (`OMV_RPC_PACKET_NAMES`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Packet::None => "NONE",
+            Packet::CommandHeader => "COMMAND_HEADER",
+            Packet::CommandData => "COMMAND_DATA",
+            Packet::ResultHeader => "RESULT_HEADER",
+            Packet::ResultData => "RESULT_DATA",
+            Packet::StreamSetup => "STREAM_SETUP",
+            Packet::StreamHeader => "STREAM_HEADER",
+            Packet::StreamFrame => "STREAM_FRAME",
+            Packet::StreamAck => "STREAM_ACK",
+        }
+    }
+
+    /// The magic of this packet on the wire; 0 for a stream frame or ack, which have none
+    /// (`OMV_RPC_PACKET_MAGIC`).
+    pub const fn magic(self) -> u16 {
+        match self {
+            Packet::CommandHeader => wire::MAGIC_COMMAND_HEADER,
+            Packet::CommandData => wire::MAGIC_COMMAND_DATA,
+            Packet::ResultHeader => wire::MAGIC_RESULT_HEADER,
+            Packet::ResultData => wire::MAGIC_RESULT_DATA,
+            Packet::StreamSetup => wire::MAGIC_STREAM_SETUP,
+            Packet::StreamHeader => wire::MAGIC_STREAM_HEADER,
+            Packet::None | Packet::StreamFrame | Packet::StreamAck => 0,
+        }
+    }
+}
+
 /// How an operation ended (`OMV_RPC_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -172,6 +220,44 @@ pub enum Status {
     BadBuffer = 12,
 }
 
+impl Status {
+    /// Every status, in the order of their numbers.
+    pub const ALL: [Status; 13] = [
+        Status::Ok,
+        Status::SendTimeout,
+        Status::RecvTimeout,
+        Status::NoCommand,
+        Status::ResultNotTaken,
+        Status::StreamTimeout,
+        Status::StreamBadPacket,
+        Status::StreamBadAck,
+        Status::StreamTooLong,
+        Status::StreamStopped,
+        Status::TransportError,
+        Status::Busy,
+        Status::BadBuffer,
+    ];
+
+    /// The name every door prints (`OMV_RPC_STATUS_NAMES`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Ok => "OK",
+            Status::SendTimeout => "SEND_TIMEOUT",
+            Status::RecvTimeout => "RECV_TIMEOUT",
+            Status::NoCommand => "NO_COMMAND",
+            Status::ResultNotTaken => "RESULT_NOT_TAKEN",
+            Status::StreamTimeout => "STREAM_TIMEOUT",
+            Status::StreamBadPacket => "STREAM_BAD_PACKET",
+            Status::StreamBadAck => "STREAM_BAD_ACK",
+            Status::StreamTooLong => "STREAM_TOO_LONG",
+            Status::StreamStopped => "STREAM_STOPPED",
+            Status::TransportError => "TRANSPORT_ERROR",
+            Status::Busy => "BUSY",
+            Status::BadBuffer => "BAD_BUFFER",
+        }
+    }
+}
+
 /// Why the last failed attempt failed (`OMV_RPC_REASON_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u32)]
@@ -185,6 +271,30 @@ pub enum Reason {
     TooLong = 4,
     /// The caller reported a transport error.
     Transport = 5,
+}
+
+impl Reason {
+    /// Every reason, in the order of their numbers.
+    pub const ALL: [Reason; 6] = [
+        Reason::None,
+        Reason::Timeout,
+        Reason::BadMagic,
+        Reason::BadCrc,
+        Reason::TooLong,
+        Reason::Transport,
+    ];
+
+    /// The name every door prints (`OMV_RPC_REASON_NAMES`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Reason::None => "none",
+            Reason::Timeout => "timeout",
+            Reason::BadMagic => "bad_magic",
+            Reason::BadCrc => "bad_crc",
+            Reason::TooLong => "too_long",
+            Reason::Transport => "transport",
+        }
+    }
 }
 
 /// What the caller reports for the action it carried out (`OMV_RPC_IO_*`).
@@ -289,6 +399,45 @@ pub struct LastError {
     pub reason: Reason,
     /// Attempts made in the phase that failed.
     pub attempts: u32,
+}
+
+impl LastError {
+    /// Writes what every door's `last_error` says, `"<STATUS>: <PACKET> <reason> (<n>
+    /// attempt[s])"`, into `out` (cut short if it does not fit; 64 bytes always do) and
+    /// returns its length (`omv_rpc_error_text`).
+    pub fn describe(&self, out: &mut [u8]) -> usize {
+        let mut n = 0;
+        let mut put = |s: &[u8]| {
+            for &b in s {
+                if let Some(slot) = out.get_mut(n) {
+                    *slot = b;
+                    n += 1;
+                }
+            }
+        };
+        put(self.status.name().as_bytes());
+        put(b": ");
+        put(self.packet.name().as_bytes());
+        put(b" ");
+        put(self.reason.name().as_bytes());
+        put(b" (");
+        let mut digits = [0u8; 10];
+        let mut i = digits.len();
+        let mut v = self.attempts;
+        loop {
+            i -= 1;
+            if let Some(d) = digits.get_mut(i) {
+                *d = b'0' + (v % 10) as u8;
+            }
+            v /= 10;
+            if v == 0 || i == 0 {
+                break;
+            }
+        }
+        put(digits.get(i..).unwrap_or_default());
+        put(if self.attempts == 1 { b" attempt)" } else { b" attempts)" });
+        n
+    }
 }
 
 impl Default for LastError {
