@@ -682,18 +682,44 @@ static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_error);
 
-/* The counters by name, as the engine lists them (OMV_RPC_STATS_FIELDS). The keys are str
- * objects: a native module finds its qstrs in the source text, where a pasted MP_QSTR_ is not. */
-#define RPC_STATS_STORE(field) \
-    mp_obj_dict_store(dict, mp_obj_new_str(#field, sizeof(#field) - 1), mp_obj_new_int_from_uint(stats.field));
-#define RPC_STATS_COUNT(field) +1
+/* The counters by name. The keys are interned qstrs (stats() allocates only its dict), and a
+ * native module finds its qstrs in the source text, so each MP_QSTR_ is written out here; the
+ * list must be the engine's (OMV_RPC_STATS_FIELDS): each entry names a field of
+ * omv_rpc_stats_t, the counts are checked in rpc_engine_stats, the names by tests/unix/test_api.py
+ * and tests/conformance. */
+#define RPC_STATS_FIELDS(X) \
+    X(MP_QSTR_packets_sent, packets_sent) \
+    X(MP_QSTR_packets_received, packets_received) \
+    X(MP_QSTR_bad_magic, bad_magic) \
+    X(MP_QSTR_bad_crc, bad_crc) \
+    X(MP_QSTR_too_long, too_long) \
+    X(MP_QSTR_timeouts, timeouts) \
+    X(MP_QSTR_transport_errors, transport_errors) \
+    X(MP_QSTR_retries, retries) \
+    X(MP_QSTR_calls_ok, calls_ok) \
+    X(MP_QSTR_calls_failed, calls_failed) \
+    X(MP_QSTR_send_phase_timeouts, send_phase_timeouts) \
+    X(MP_QSTR_recv_phase_timeouts, recv_phase_timeouts) \
+    X(MP_QSTR_commands_served, commands_served) \
+    X(MP_QSTR_stream_frames, stream_frames) \
+    X(MP_QSTR_late_requests, late_requests) \
+    X(MP_QSTR_repeats_answered, repeats_answered) \
+    X(MP_QSTR_new_commands, new_commands) \
+    X(MP_QSTR_stray_replies, stray_replies)
+#define RPC_STATS_STORE(qst, field) \
+    mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(stats.field));
+#define RPC_STATS_COUNT(qst, field) +1
+#define RPC_STATS_COUNT_HEADER(field) +1
 
 static mp_obj_t rpc_engine_stats(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     omv_rpc_stats_t stats;
     omv_rpc_stats(&self->engine, &stats);
-    mp_obj_t dict = mp_obj_new_dict(0 OMV_RPC_STATS_FIELDS(RPC_STATS_COUNT));
-    OMV_RPC_STATS_FIELDS(RPC_STATS_STORE)
+    /* One key per counter of OMV_RPC_STATS_FIELDS and of omv_rpc_stats_t. */
+    MP_STATIC_ASSERT((0 RPC_STATS_FIELDS(RPC_STATS_COUNT)) == (0 OMV_RPC_STATS_FIELDS(RPC_STATS_COUNT_HEADER)));
+    MP_STATIC_ASSERT((0 RPC_STATS_FIELDS(RPC_STATS_COUNT)) * sizeof(uint32_t) == sizeof(omv_rpc_stats_t));
+    mp_obj_t dict = mp_obj_new_dict(0 RPC_STATS_FIELDS(RPC_STATS_COUNT));
+    RPC_STATS_FIELDS(RPC_STATS_STORE)
     return dict;
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_stats_obj, rpc_engine_stats);
@@ -733,11 +759,16 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
 /* config(): the timings and limits this driver gave the engine, as a dict (the keys of the
  * host package's Session.config(); tests/conformance checks both against the header). */
 #define RPC_CONFIG_FIELDS(X) \
-    X(short_timeout_ms) X(long_timeout_ms) X(max_argument_len) X(max_result_len) X(max_frame_len) \
-    X(max_queue_depth) X(stream_timeout_ms)
-#define RPC_CONFIG_STORE(field) \
-    mp_obj_dict_store(dict, mp_obj_new_str(#field, sizeof(#field) - 1), mp_obj_new_int_from_uint(self->config.field));
-#define RPC_CONFIG_COUNT(field) +1
+    X(MP_QSTR_short_timeout_ms, short_timeout_ms) \
+    X(MP_QSTR_long_timeout_ms, long_timeout_ms) \
+    X(MP_QSTR_max_argument_len, max_argument_len) \
+    X(MP_QSTR_max_result_len, max_result_len) \
+    X(MP_QSTR_max_frame_len, max_frame_len) \
+    X(MP_QSTR_max_queue_depth, max_queue_depth) \
+    X(MP_QSTR_stream_timeout_ms, stream_timeout_ms)
+#define RPC_CONFIG_STORE(qst, field) \
+    mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(self->config.field));
+#define RPC_CONFIG_COUNT(qst, field) +1
 
 static mp_obj_t rpc_engine_config(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
