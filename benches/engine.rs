@@ -58,10 +58,16 @@ const SLICE16: Crc<u16, Table<16>> = Crc::<u16, Table<16>>::new(&CRC_16_IBM_3740
 type CrcFn = fn(&[u8]) -> u16;
 const CRCS: [(&str, CrcFn); 8] = [
     ("omv_rpc::crc16 (x86-64: fold from CRC16_FOLD_MIN_LEN)", |d| omv_rpc::crc16(d)),
-    ("omv_rpc_crc16 via the C ABI", |d| unsafe { omv_rpc::ffi::omv_rpc_crc16(d.as_ptr(), d.len()) }),
-    ("crc16_folded: PCLMULQDQ fold + CPUID per call", |d| omv_rpc::wire::crc16_folded(d).unwrap_or(0)),
+    ("omv_rpc_crc16 via the C ABI", |d| unsafe {
+        omv_rpc::ffi::omv_rpc_crc16(d.as_ptr(), d.len())
+    }),
+    ("crc16_folded: PCLMULQDQ fold + CPUID per call", |d| {
+        omv_rpc::wire::crc16_folded(d).unwrap_or(0)
+    }),
     // Only run when crc16_folded said the CPU has PCLMULQDQ (see `fold_supported`).
-    ("crc16_folded_unchecked: the fold alone", |d| unsafe { omv_rpc::wire::crc16_folded_unchecked(d) }),
+    ("crc16_folded_unchecked: the fold alone", |d| unsafe {
+        omv_rpc::wire::crc16_folded_unchecked(d)
+    }),
     ("crc16_sliced: own slice-by-16 (8 KiB)", |d| omv_rpc::wire::crc16_sliced(d)),
     ("crc crate Table<16> (slice-by-16, 8 KiB)", |d| SLICE16.checksum(d)),
     ("crc crate Table<1>, 512 B (Cortex-M7 C library)", |d| TABLE1.checksum(d)),
@@ -81,7 +87,8 @@ fn crc_data() -> Vec<u8> {
 /// Instructions per byte of CRC implementation `i` (callgrind: deterministic, unlike time).
 fn crc_instructions_per_byte(i: usize) -> Option<f64> {
     let (few, many) = (2u32, 12u32);
-    let total = |rounds: u32| callgrind_instructions(&["--crc", &i.to_string(), &rounds.to_string()]);
+    let total =
+        |rounds: u32| callgrind_instructions(&["--crc", &i.to_string(), &rounds.to_string()]);
     Some((total(many)? - total(few)?) / f64::from(many - few) / 65536.0)
 }
 
@@ -117,13 +124,20 @@ fn crc_by_length(data: &[u8]) {
     println!(
         "  ns per CRC by length (crc16 folds from {} B{}; the feature check alone: {:.0} ns):",
         omv_rpc::wire::CRC16_FOLD_MIN_LEN,
-        if omv_rpc::wire::CRC16_FOLD_BUILT_IN { ", PCLMULQDQ assumed by the build: no CPUID" } else { "" },
+        if omv_rpc::wire::CRC16_FOLD_BUILT_IN {
+            ", PCLMULQDQ assumed by the build: no CPUID"
+        } else {
+            ""
+        },
         time_per_run(Duration::from_millis(100), || {
             black_box(omv_rpc::wire::crc16_folded(black_box(b"")));
         })
         .as_nanos() as f64
     );
-    println!("  {:>8} {:>12} {:>12} {:>12} {:>12}", "bytes", "sliced", "fold", "fold+CPUID", "crc16");
+    println!(
+        "  {:>8} {:>12} {:>12} {:>12} {:>12}",
+        "bytes", "sliced", "fold", "fold+CPUID", "crc16"
+    );
     for len in [16usize, 32, 48, 64, 128, 256, 1024, 4096, 16384, 32768, 65536] {
         let d = &data[..len];
         let ns = |f: &dyn Fn()| time_per_run(Duration::from_millis(60), f).as_nanos() as f64;
@@ -306,13 +320,16 @@ fn callgrind_instructions(args: &[&str]) -> Option<f64> {
 }
 
 fn instructions_per_call(size: usize) -> Option<f64> {
-    let count = |calls: u32| callgrind_instructions(&["--calls", &calls.to_string(), &size.to_string()]);
+    let count =
+        |calls: u32| callgrind_instructions(&["--calls", &calls.to_string(), &size.to_string()]);
     let (few, many) = (10, 110);
     Some((count(many)? - count(few)?) / f64::from(many - few))
 }
 
 fn engine_overhead() {
-    println!("Engine overhead per call, master + slave engines in memory (no I/O; best of 5 rounds):");
+    println!(
+        "Engine overhead per call, master + slave engines in memory (no I/O; best of 5 rounds):"
+    );
     println!(
         "  {:<8} {:>10} {:>14} {:>12} {:>10} {:>13} {:>10}",
         "payload", "ns/call", "MB/s (arg+res)", "raw copy ns", "x raw", "instructions", "instr/B"
@@ -322,7 +339,8 @@ fn engine_overhead() {
         let t = time_per_run(Duration::from_millis(400), || pair.call());
         // Baseline, measured in the same run: moving the same bytes with no protocol at all
         // (argument and result each copied into a pipe and out into a caller buffer).
-        let (src, mut pipe, mut dst) = (vec![7u8; size + 16], vec![0u8; size + 16], vec![0u8; size + 16]);
+        let (src, mut pipe, mut dst) =
+            (vec![7u8; size + 16], vec![0u8; size + 16], vec![0u8; size + 16]);
         let raw = time_per_run(Duration::from_millis(200), || {
             for _ in 0..2 {
                 pipe.copy_from_slice(black_box(&src));
@@ -330,7 +348,11 @@ fn engine_overhead() {
             }
             black_box(&dst);
         });
-        let mbs = if size == 0 { String::from("-") } else { format!("{:.0}", 2.0 * size as f64 / t.as_secs_f64() / 1e6) };
+        let mbs = if size == 0 {
+            String::from("-")
+        } else {
+            format!("{:.0}", 2.0 * size as f64 / t.as_secs_f64() / 1e6)
+        };
         let (instr, per_byte) = match instructions_per_call(size) {
             Some(i) if size > 0 => (format!("{i:.0}"), format!("{:.2}", i / (2 * size) as f64)),
             Some(i) => (format!("{i:.0}"), String::from("-")),
@@ -381,7 +403,10 @@ fn arm_size() {
         let out = Command::new("arm-none-eabi-size").arg("-A").arg(dir.join(obj)).output().unwrap();
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let mut f = line.split_whitespace();
-            let (Some(name), Some(size)) = (f.next(), f.next().and_then(|s| s.parse::<u64>().ok())) else { continue };
+            let (Some(name), Some(size)) = (f.next(), f.next().and_then(|s| s.parse::<u64>().ok()))
+            else {
+                continue;
+            };
             let slot = if name.starts_with(".text") {
                 0
             } else if name.starts_with(".rodata") {
@@ -411,22 +436,43 @@ fn linked_size(lib: &Path, dir: &Path) {
         return;
     }
     let symbols = [
-        "omv_rpc_init", "omv_rpc_call_start", "omv_rpc_result_len", "omv_rpc_serve_start",
-        "omv_rpc_stream_reader_start", "omv_rpc_stream_writer_start", "omv_rpc_poll", "omv_rpc_complete",
-        "omv_rpc_abort", "omv_rpc_stats", "omv_rpc_stats_reset", "omv_rpc_last_error", "omv_rpc_crc16",
-        "omv_rpc_name_hash", "omv_rpc_frame",
+        "omv_rpc_init",
+        "omv_rpc_call_start",
+        "omv_rpc_result_len",
+        "omv_rpc_serve_start",
+        "omv_rpc_stream_reader_start",
+        "omv_rpc_stream_writer_start",
+        "omv_rpc_poll",
+        "omv_rpc_complete",
+        "omv_rpc_abort",
+        "omv_rpc_stats",
+        "omv_rpc_stats_reset",
+        "omv_rpc_last_error",
+        "omv_rpc_crc16",
+        "omv_rpc_name_hash",
+        "omv_rpc_frame",
     ];
     let elf = dir.join("engine.elf");
     let mut cmd = Command::new("arm-none-eabi-gcc");
-    cmd.args(["-mcpu=cortex-m7", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv5-d16", "-nostdlib", "-Wl,--gc-sections"])
-        .arg("-Wl,--entry=omv_rpc_poll");
+    cmd.args([
+        "-mcpu=cortex-m7",
+        "-mthumb",
+        "-mfloat-abi=hard",
+        "-mfpu=fpv5-d16",
+        "-nostdlib",
+        "-Wl,--gc-sections",
+    ])
+    .arg("-Wl,--entry=omv_rpc_poll");
     for s in symbols {
         cmd.arg(format!("-Wl,--undefined={s}"));
     }
     cmd.arg(lib).arg("-lgcc").arg("-o").arg(&elf);
     let out = cmd.output().unwrap();
     if !out.status.success() {
-        println!("  linked: failed: {}", String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or(""));
+        println!(
+            "  linked: failed: {}",
+            String::from_utf8_lossy(&out.stderr).lines().next().unwrap_or("")
+        );
         return;
     }
     let size = Command::new("arm-none-eabi-size").arg(&elf).output().unwrap();
@@ -438,7 +484,10 @@ fn linked_size(lib: &Path, dir: &Path) {
             f[0], f[1], f[2]
         );
     }
-    println!("  engine state: {} B in the caller's omv_rpc_engine_t (no static RAM)", std::mem::size_of::<Engine<omv_rpc::ffi::RawBuf>>());
+    println!(
+        "  engine state: {} B in the caller's omv_rpc_engine_t (no static RAM)",
+        std::mem::size_of::<Engine<omv_rpc::ffi::RawBuf>>()
+    );
     println!("  QEMU hook: omv_rpc_bench_crc(buf, len, rounds) -> crc (C ABI) for instructions per CRC byte on the Cortex-M7");
 }
 

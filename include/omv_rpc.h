@@ -61,8 +61,22 @@ extern "C" {
 #define OMV_RPC_MAGIC_STREAM_SETUP   0xEDF6u
 #define OMV_RPC_MAGIC_STREAM_HEADER  0x542Eu
 
-/* magic (2) + crc (2) around every packet payload. */
+/* magic (2) + crc (2) around every packet payload; the payload starts at PAYLOAD_OFFSET. */
 #define OMV_RPC_PACKET_OVERHEAD 4u
+#define OMV_RPC_PAYLOAD_OFFSET  2u
+
+/* The defaults of the crate (src/engine/mod.rs, mod defaults): a zero config field takes them,
+ * and the drivers start from them. */
+#define OMV_RPC_DEFAULT_MASTER_SHORT_TIMEOUT_MS 3u
+#define OMV_RPC_DEFAULT_SLAVE_SHORT_TIMEOUT_MS  2u
+#define OMV_RPC_DEFAULT_LONG_TIMEOUT_MS         5000u    /* data packets */
+#define OMV_RPC_DEFAULT_MAX_DATA_LEN            1048576u /* argument, result, stream frame */
+#define OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH         255u     /* 1 on I2C and SPI */
+#define OMV_RPC_DEFAULT_STREAM_TIMEOUT_MS       1000u
+#define OMV_RPC_DEFAULT_DATA_GAP_MS             100u
+/* Short timeouts on a transport of transfers, not a byte stream (UDP: the reference's x10;
+ * I2C, SPI, CAN) are the defaults times this. */
+#define OMV_RPC_BUS_SHORT_TIMEOUT_SCALE         10u
 
 /* Size and alignment of the caller-owned engine state. The engine checks at compile time
  * that its state fits. */
@@ -106,6 +120,27 @@ typedef struct omv_rpc_engine {
 #define OMV_RPC_PACKET_STREAM_HEADER  6u
 #define OMV_RPC_PACKET_STREAM_FRAME   7u
 #define OMV_RPC_PACKET_STREAM_ACK     8u
+
+/* The magic of an OMV_RPC_PACKET_* (0 for NONE, STREAM_FRAME and STREAM_ACK, which have none). */
+#define OMV_RPC_PACKET_MAGIC(packet) \
+    ((packet) == OMV_RPC_PACKET_COMMAND_HEADER ? OMV_RPC_MAGIC_COMMAND_HEADER : \
+     (packet) == OMV_RPC_PACKET_COMMAND_DATA   ? OMV_RPC_MAGIC_COMMAND_DATA : \
+     (packet) == OMV_RPC_PACKET_RESULT_HEADER  ? OMV_RPC_MAGIC_RESULT_HEADER : \
+     (packet) == OMV_RPC_PACKET_RESULT_DATA    ? OMV_RPC_MAGIC_RESULT_DATA : \
+     (packet) == OMV_RPC_PACKET_STREAM_SETUP   ? OMV_RPC_MAGIC_STREAM_SETUP : \
+     (packet) == OMV_RPC_PACKET_STREAM_HEADER  ? OMV_RPC_MAGIC_STREAM_HEADER : 0u)
+
+/* The names every door prints, X(name) in the order of the numbers (OMV_RPC_PACKET_*,
+ * OMV_RPC_* statuses, OMV_RPC_REASON_*): stringify them with #name. */
+#define OMV_RPC_PACKET_NAMES(X) \
+    X(NONE) X(COMMAND_HEADER) X(COMMAND_DATA) X(RESULT_HEADER) X(RESULT_DATA) X(STREAM_SETUP) \
+    X(STREAM_HEADER) X(STREAM_FRAME) X(STREAM_ACK)
+#define OMV_RPC_STATUS_NAMES(X) \
+    X(OK) X(SEND_TIMEOUT) X(RECV_TIMEOUT) X(NO_COMMAND) X(RESULT_NOT_TAKEN) X(STREAM_TIMEOUT) \
+    X(STREAM_BAD_PACKET) X(STREAM_BAD_ACK) X(STREAM_TOO_LONG) X(STREAM_STOPPED) \
+    X(TRANSPORT_ERROR) X(BUSY) X(BAD_BUFFER)
+#define OMV_RPC_REASON_NAMES(X) \
+    X(none) X(timeout) X(bad_magic) X(bad_crc) X(too_long) X(transport)
 
 /* complete(status) from the caller, for the action it carried out. */
 #define OMV_RPC_IO_OK      0
@@ -171,9 +206,9 @@ typedef struct omv_rpc_io {
 typedef struct omv_rpc_config {
     uint32_t short_timeout_ms;   /* first short timeout: 3 (master) / 2 (slave) */
     uint32_t long_timeout_ms;    /* data packets: 5000 */
-    uint32_t max_argument_len;   /* slave: longest COMMAND_DATA payload accepted: 65536 */
-    uint32_t max_result_len;     /* master: longest RESULT_DATA payload accepted: 65536 */
-    uint32_t max_frame_len;      /* stream reader: longest frame accepted: 65536 */
+    uint32_t max_argument_len;   /* slave: longest COMMAND_DATA payload accepted: 1 MiB */
+    uint32_t max_result_len;     /* master: longest RESULT_DATA payload accepted: 1 MiB */
+    uint32_t max_frame_len;      /* stream reader: longest frame accepted: 1 MiB */
     uint32_t max_queue_depth;    /* stream writer: 255 (1 on I2C and SPI) */
     uint32_t stream_timeout_ms;  /* stream setup, header and ack waits: 1000 */
     uint32_t pipeline;           /* master: OMV_RPC_PIPELINE_* bits, requests sent right behind
@@ -273,6 +308,13 @@ typedef struct omv_rpc_stats {
     uint32_t stray_replies;      /* master: a second ack skipped; COMMAND_DATA sent again alone */
 } omv_rpc_stats_t;
 
+/* The fields of omv_rpc_stats_t in order, X(name) each: what every door's stats() returns. */
+#define OMV_RPC_STATS_FIELDS(X) \
+    X(packets_sent) X(packets_received) X(bad_magic) X(bad_crc) X(too_long) X(timeouts) \
+    X(transport_errors) X(retries) X(calls_ok) X(calls_failed) X(send_phase_timeouts) \
+    X(recv_phase_timeouts) X(commands_served) X(stream_frames) X(late_requests) \
+    X(repeats_answered) X(new_commands) X(stray_replies)
+
 void omv_rpc_stats(const omv_rpc_engine_t *e, omv_rpc_stats_t *out);
 void omv_rpc_stats_reset(omv_rpc_engine_t *e);
 
@@ -285,6 +327,9 @@ typedef struct omv_rpc_error {
 } omv_rpc_error_t;
 
 void omv_rpc_last_error(const omv_rpc_engine_t *e, omv_rpc_error_t *out);
+/* What every door's last_error says: "<STATUS>: <PACKET> <reason> (<n> attempt[s])" (64 bytes
+ * always do) into buf, NUL-terminated when cap > 0; returns its length without the NUL. */
+size_t omv_rpc_last_error_text(const omv_rpc_engine_t *e, char *buf, size_t cap);
 
 /* Protocol helpers. */
 uint16_t omv_rpc_crc16(const uint8_t *data, size_t len);

@@ -28,7 +28,7 @@ target_include_directories(usermod_omv_rpc INTERFACE
 
 # The engine: cargo builds the static library into the workspace's target dir.
 set(OMV_RPC_RUST_LIB ${OMV_RPC_ROOT}/target/${OMV_RPC_RUST_TARGET}/release/libomv_rpc.a)
-file(GLOB OMV_RPC_RUST_SRC ${OMV_RPC_ROOT}/src/*.rs)
+file(GLOB_RECURSE OMV_RPC_RUST_SRC ${OMV_RPC_ROOT}/src/*.rs)
 add_custom_command(
     OUTPUT ${OMV_RPC_RUST_LIB}
     COMMAND cargo build --release --lib --target ${OMV_RPC_RUST_TARGET}

@@ -14,13 +14,7 @@
 #include "rpc_glue.h"
 #include "rpc_transports.h"
 
-/* Longest argument, result and stream frame accepted off the wire by default (docs/python-api.md). */
-#define RPC_DEFAULT_MAX_LEN (1024 * 1024)
-/* Reference timing (docs/PROTOCOL.md). */
-#define RPC_MASTER_SHORT_TIMEOUT_MS 3
-#define RPC_SLAVE_SHORT_TIMEOUT_MS 2
-#define RPC_LONG_TIMEOUT_MS 5000
-#define RPC_STREAM_TIMEOUT_MS 1000
+/* The default timings and limits are the engine's (OMV_RPC_DEFAULT_* in omv_rpc.h). */
 
 /* Engine.op: what the engine is doing as far as the glue knows. */
 #define RPC_OP_IDLE 0
@@ -199,7 +193,7 @@ static void rpc_dispatch(rpc_engine_obj_t *self) {
         return;
     }
     /* (The result may be the argument's view itself: copy before emptying it.) */
-    memcpy(packet + 2, info.buf, info.len);
+    memcpy(packet + OMV_RPC_PAYLOAD_OFFSET, info.buf, info.len);
     rpc_view_clear(self);
     rpc_complete(self, OMV_RPC_IO_OK, packet, info.len + OMV_RPC_PACKET_OVERHEAD);
 }
@@ -466,7 +460,7 @@ static bool rpc_call_begin(rpc_engine_obj_t *self, mp_obj_t name, mp_obj_t data,
         self->status = OMV_RPC_TRANSPORT_ERROR;
         return false;
     }
-    memcpy(packet + 2, data_info.buf, data_info.len);
+    memcpy(packet + OMV_RPC_PAYLOAD_OFFSET, data_info.buf, data_info.len);
     uint32_t hash = omv_rpc_name_hash(name_info.buf, name_info.len);
     rpc_start_check(omv_rpc_call_start(&self->engine, hash, packet, packet_len, send_ms, recv_ms, rpc_now()));
     return true;
@@ -489,10 +483,10 @@ static mp_obj_t rpc_call_outcome(rpc_engine_obj_t *self) {
     mp_obj_t result;
     if (self->result_into != NULL) {
         /* call_into(): the result at the start of the caller's buffer. */
-        memmove(self->result_into, self->result_into + 2, len);
+        memmove(self->result_into, self->result_into + OMV_RPC_PAYLOAD_OFFSET, len);
         result = rpc_memoryview_new(self->result_into, 0, len, true);
     } else {
-        result = rpc_memoryview_new(self->result_data, 2, len, true);
+        result = rpc_memoryview_new(self->result_data, OMV_RPC_PAYLOAD_OFFSET, len, true);
     }
     self->result_data = NULL; /* handed over to the result */
     self->result_data_len = 0;
@@ -675,7 +669,7 @@ static void rpc_run_stream(rpc_engine_obj_t *self) {
 static mp_obj_t rpc_engine_stream_reader(size_t n_args, const mp_obj_t *args) {
     rpc_engine_obj_t *self = rpc_engine(args[0]);
     mp_int_t depth = mp_obj_get_int(args[2]);
-    if (depth < 1 || depth > 255) {
+    if (depth < 1 || depth > (mp_int_t)OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH) {
         mp_raise_ValueError(MP_ERROR_TEXT("queue_depth must be 1 to 255"));
     }
     uint32_t timeout = rpc_timeout_arg(args[3]);
@@ -702,39 +696,8 @@ static MP_DEFINE_CONST_FUN_OBJ_3(rpc_engine_stream_writer_obj, rpc_engine_stream
 /******************************************************************************/
 // Explaining failures
 
-static const char *const rpc_status_names[] = {
-    "OK", "SEND_TIMEOUT", "RECV_TIMEOUT", "NO_COMMAND", "RESULT_NOT_TAKEN", "STREAM_TIMEOUT",
-    "STREAM_BAD_PACKET", "STREAM_BAD_ACK", "STREAM_TOO_LONG", "STREAM_STOPPED", "TRANSPORT_ERROR", "BUSY",
-};
-static const char *const rpc_packet_names[] = {
-    "NONE", "COMMAND_HEADER", "COMMAND_DATA", "RESULT_HEADER", "RESULT_DATA", "STREAM_SETUP",
-    "STREAM_HEADER", "STREAM_FRAME", "STREAM_ACK",
-};
-static const char *const rpc_reason_names[] = {
-    "none", "timeout", "bad_magic", "bad_crc", "too_long", "transport",
-};
-#define RPC_NAME(table, i) ((i) < MP_ARRAY_SIZE(table) ? (table)[i] : "UNKNOWN")
-
-static size_t rpc_append(char *buf, size_t pos, size_t cap, const char *s) {
-    while (*s && pos + 1 < cap) {
-        buf[pos++] = *s++;
-    }
-    return pos;
-}
-
-static size_t rpc_append_uint(char *buf, size_t pos, size_t cap, uint32_t n) {
-    char digits[11];
-    size_t i = sizeof(digits) - 1;
-    digits[i] = 0;
-    do {
-        digits[--i] = '0' + n % 10;
-        n /= 10;
-    } while (n);
-    return rpc_append(buf, pos, cap, digits + i);
-}
-
-/* last_error(): None after a successful operation, else
- * "<STATUS>: <PACKET> <reason> (<n> attempts)". */
+/* last_error(): None after a successful operation, else the engine's text,
+ * "<STATUS>: <PACKET> <reason> (<n> attempt[s])" (omv_rpc_last_error_text). */
 static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     if (self->status == OMV_RPC_OK || self->status == RPC_STATUS_NONE) {
@@ -748,22 +711,17 @@ static mp_obj_t rpc_engine_last_error(mp_obj_t self_in) {
         }
         return mp_obj_new_str(self->glue_error, len);
     }
-    omv_rpc_error_t err;
-    omv_rpc_last_error(&self->engine, &err);
     char text[96];
-    size_t n = 0;
-    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_status_names, self->status));
-    n = rpc_append(text, n, sizeof(text), ": ");
-    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_packet_names, err.packet));
-    n = rpc_append(text, n, sizeof(text), " ");
-    n = rpc_append(text, n, sizeof(text), RPC_NAME(rpc_reason_names, err.reason));
-    n = rpc_append(text, n, sizeof(text), " (");
-    n = rpc_append_uint(text, n, sizeof(text), err.attempts);
-    n = rpc_append(text, n, sizeof(text), " attempts)");
+    size_t n = omv_rpc_last_error_text(&self->engine, text, sizeof(text));
     return mp_obj_new_str(text, n);
 }
 static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_error);
 
+/* The counters by name. The keys are interned qstrs (stats() allocates only its dict), and a
+ * native module finds its qstrs in the source text, so each MP_QSTR_ is written out here; the
+ * list must be the engine's (OMV_RPC_STATS_FIELDS): each entry names a field of
+ * omv_rpc_stats_t, the counts are checked in rpc_engine_stats, the names by tests/unix/test_api.py
+ * and tests/conformance. */
 #define RPC_STATS_FIELDS(X) \
     X(MP_QSTR_packets_sent, packets_sent) \
     X(MP_QSTR_packets_received, packets_received) \
@@ -785,12 +743,17 @@ static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_last_error_obj, rpc_engine_last_erro
     X(MP_QSTR_stray_replies, stray_replies)
 #define RPC_STATS_STORE(qst, field) \
     mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(stats.field));
+#define RPC_STATS_COUNT(qst, field) +1
+#define RPC_STATS_COUNT_HEADER(field) +1
 
 static mp_obj_t rpc_engine_stats(mp_obj_t self_in) {
     rpc_engine_obj_t *self = rpc_engine(self_in);
     omv_rpc_stats_t stats;
     omv_rpc_stats(&self->engine, &stats);
-    mp_obj_t dict = mp_obj_new_dict(18);
+    /* One key per counter of OMV_RPC_STATS_FIELDS and of omv_rpc_stats_t. */
+    MP_STATIC_ASSERT((0 RPC_STATS_FIELDS(RPC_STATS_COUNT)) == (0 OMV_RPC_STATS_FIELDS(RPC_STATS_COUNT_HEADER)));
+    MP_STATIC_ASSERT((0 RPC_STATS_FIELDS(RPC_STATS_COUNT)) * sizeof(uint32_t) == sizeof(omv_rpc_stats_t));
+    mp_obj_t dict = mp_obj_new_dict(0 RPC_STATS_FIELDS(RPC_STATS_COUNT));
     RPC_STATS_FIELDS(RPC_STATS_STORE)
     return dict;
 }
@@ -807,13 +770,13 @@ static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_stats_reset_obj, rpc_engine_stats_re
 
 static void rpc_engine_init_config(rpc_engine_obj_t *self) {
     uint32_t scale = self->transport->ops->short_timeout_scale ? self->transport->ops->short_timeout_scale : 1;
-    self->config.short_timeout_ms = (self->role == OMV_RPC_ROLE_MASTER ? RPC_MASTER_SHORT_TIMEOUT_MS : RPC_SLAVE_SHORT_TIMEOUT_MS) * scale;
-    self->config.long_timeout_ms = RPC_LONG_TIMEOUT_MS;
-    self->config.max_argument_len = RPC_DEFAULT_MAX_LEN;
-    self->config.max_result_len = RPC_DEFAULT_MAX_LEN;
-    self->config.max_frame_len = RPC_DEFAULT_MAX_LEN;
+    self->config.short_timeout_ms = (self->role == OMV_RPC_ROLE_MASTER ? OMV_RPC_DEFAULT_MASTER_SHORT_TIMEOUT_MS : OMV_RPC_DEFAULT_SLAVE_SHORT_TIMEOUT_MS) * scale;
+    self->config.long_timeout_ms = OMV_RPC_DEFAULT_LONG_TIMEOUT_MS;
+    self->config.max_argument_len = OMV_RPC_DEFAULT_MAX_DATA_LEN;
+    self->config.max_result_len = OMV_RPC_DEFAULT_MAX_DATA_LEN;
+    self->config.max_frame_len = OMV_RPC_DEFAULT_MAX_DATA_LEN;
     self->config.max_queue_depth = self->transport->ops->max_queue_depth;
-    self->config.stream_timeout_ms = RPC_STREAM_TIMEOUT_MS;
+    self->config.stream_timeout_ms = OMV_RPC_DEFAULT_STREAM_TIMEOUT_MS;
     self->config.pipeline = 0;
     self->config.split_reads = self->transport->ops->byte_stream;
 }
@@ -827,6 +790,28 @@ static void rpc_config_field(uint32_t *field, mp_obj_t arg) {
         *field = (uint32_t)v;
     }
 }
+
+/* config(): the timings and limits this driver gave the engine, as a dict (the keys of the
+ * host package's Session.config(); tests/conformance checks both against the header). */
+#define RPC_CONFIG_FIELDS(X) \
+    X(MP_QSTR_short_timeout_ms, short_timeout_ms) \
+    X(MP_QSTR_long_timeout_ms, long_timeout_ms) \
+    X(MP_QSTR_max_argument_len, max_argument_len) \
+    X(MP_QSTR_max_result_len, max_result_len) \
+    X(MP_QSTR_max_frame_len, max_frame_len) \
+    X(MP_QSTR_max_queue_depth, max_queue_depth) \
+    X(MP_QSTR_stream_timeout_ms, stream_timeout_ms)
+#define RPC_CONFIG_STORE(qst, field) \
+    mp_obj_dict_store(dict, MP_OBJ_NEW_QSTR(qst), mp_obj_new_int_from_uint(self->config.field));
+#define RPC_CONFIG_COUNT(qst, field) +1
+
+static mp_obj_t rpc_engine_config(mp_obj_t self_in) {
+    rpc_engine_obj_t *self = rpc_engine(self_in);
+    mp_obj_t dict = mp_obj_new_dict(0 RPC_CONFIG_FIELDS(RPC_CONFIG_COUNT));
+    RPC_CONFIG_FIELDS(RPC_CONFIG_STORE)
+    return dict;
+}
+static MP_DEFINE_CONST_FUN_OBJ_1(rpc_engine_config_obj, rpc_engine_config);
 
 /* configure(*, short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len,
  * max_frame_len, bytes_per_s, pipeline, spin_us), keywords only: a setting not given (or None)
@@ -947,7 +932,8 @@ static mp_obj_t rpc_engine_make_new(const mp_obj_type_t *type, size_t n_args, si
     X(MP_QSTR_last_error, rpc_engine_last_error_obj) \
     X(MP_QSTR_stats, rpc_engine_stats_obj) \
     X(MP_QSTR_stats_reset, rpc_engine_stats_reset_obj) \
-    X(MP_QSTR_configure, rpc_engine_configure_obj)
+    X(MP_QSTR_configure, rpc_engine_configure_obj) \
+    X(MP_QSTR_config, rpc_engine_config_obj)
 
 /******************************************************************************/
 // Module functions

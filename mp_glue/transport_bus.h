@@ -55,7 +55,7 @@ void rpc_bus_delay_us(mp_obj_t sleep_us, uint32_t us);
  * side resynchronises at its own attempts. On the simulated buses (tests/bus) with a loaded
  * host (peers stalled for tens of ms), x4 still lost up to 5 calls in 500 in some runs;
  * x10 (what the network transport uses for the same reason) gives more margin. */
-#define RPC_BUS_SHORT_TIMEOUT_SCALE 10
+#define RPC_BUS_SHORT_TIMEOUT_SCALE OMV_RPC_BUS_SHORT_TIMEOUT_SCALE
 
 /* How long an I2C or SPI master keeps trying a transfer the slave was not ready for (a NACK,
  * or a read of all-equal bytes): a slave that is a little late gets in within this; one
@@ -74,7 +74,7 @@ static inline uint32_t rpc_bus_retry_window(uint32_t packet, uint32_t timeout_ms
 /* True when the packet kind starts with a magic (so a read of all-equal bytes cannot be it:
  * no magic has two equal bytes). Raw stream frames and ack bytes may be all equal. */
 static inline bool rpc_bus_packet_has_magic(uint32_t packet) {
-    return packet != OMV_RPC_PACKET_STREAM_FRAME && packet != OMV_RPC_PACKET_STREAM_ACK;
+    return OMV_RPC_PACKET_MAGIC(packet) != 0;
 }
 
 /* True when buf[0, len) holds one byte value (len >= 1): an I2C/SPI slave that was not

@@ -143,7 +143,7 @@ static const rpc_transport_ops_t rpc_can_ops = {
     .flush = rpc_can_flush,
     .send = rpc_can_send,
     .recv = rpc_can_recv,
-    .max_queue_depth = 255,
+    .max_queue_depth = OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH,
     .short_timeout_scale = RPC_BUS_SHORT_TIMEOUT_SCALE,
     /* Not whole packets: frames come one by one through the FIFO, so a receive sees when the
      * first one came and can resume a packet (both advance *done per frame). The driver then

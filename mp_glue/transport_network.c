@@ -230,8 +230,8 @@ static const rpc_transport_ops_t rpc_network_transport_ops = {
     .flush = rpc_network_flush,
     .send = rpc_network_send,
     .recv = rpc_network_recv,
-    .max_queue_depth = 255,
-    .short_timeout_scale = 10,
+    .max_queue_depth = OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH,
+    .short_timeout_scale = OMV_RPC_BUS_SHORT_TIMEOUT_SCALE,
     .byte_stream = true,
 };
 

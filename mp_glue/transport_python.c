@@ -81,7 +81,7 @@ static const rpc_transport_ops_t rpc_python_transport_ops = {
     .flush = rpc_python_transport_flush,
     .send = rpc_python_transport_send,
     .recv = rpc_python_transport_recv,
-    .max_queue_depth = 255,
+    .max_queue_depth = OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH,
     .short_timeout_scale = 1,
     .whole_packets = true,
 };

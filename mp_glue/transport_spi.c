@@ -151,22 +151,7 @@ static int rpc_spi_send(rpc_transport_t *self, const uint8_t *data, size_t len, 
 
 /* The magic a received packet of this kind starts with, or 0 (raw stream bytes). */
 static uint16_t rpc_spi_expected_magic(uint32_t packet) {
-    switch (packet) {
-        case OMV_RPC_PACKET_COMMAND_HEADER:
-            return OMV_RPC_MAGIC_COMMAND_HEADER;
-        case OMV_RPC_PACKET_COMMAND_DATA:
-            return OMV_RPC_MAGIC_COMMAND_DATA;
-        case OMV_RPC_PACKET_RESULT_HEADER:
-            return OMV_RPC_MAGIC_RESULT_HEADER;
-        case OMV_RPC_PACKET_RESULT_DATA:
-            return OMV_RPC_MAGIC_RESULT_DATA;
-        case OMV_RPC_PACKET_STREAM_SETUP:
-            return OMV_RPC_MAGIC_STREAM_SETUP;
-        case OMV_RPC_PACKET_STREAM_HEADER:
-            return OMV_RPC_MAGIC_STREAM_HEADER;
-        default:
-            return 0;
-    }
+    return OMV_RPC_PACKET_MAGIC(packet);
 }
 
 /* Master: a read that starts with 0xFF bytes and then the expected magic caught a slave that

@@ -143,7 +143,9 @@ pub unsafe extern "C" fn omv_rpc_serve_start(
     send_timeout_ms: u32,
     now_ms: u32,
 ) -> u32 {
-    engine(e).map_or(Status::BadBuffer as u32, |e| e.serve_start(recv_timeout_ms, send_timeout_ms, now_ms) as u32)
+    engine(e).map_or(Status::BadBuffer as u32, |e| {
+        e.serve_start(recv_timeout_ms, send_timeout_ms, now_ms) as u32
+    })
 }
 
 #[no_mangle]
@@ -164,7 +166,9 @@ pub unsafe extern "C" fn omv_rpc_stream_writer_start(
     write_timeout_ms: u32,
     now_ms: u32,
 ) -> u32 {
-    engine(e).map_or(Status::BadBuffer as u32, |e| e.stream_writer_start(write_timeout_ms, now_ms) as u32)
+    engine(e).map_or(Status::BadBuffer as u32, |e| {
+        e.stream_writer_start(write_timeout_ms, now_ms) as u32
+    })
 }
 
 /// The C view of an [`Io`].
@@ -227,7 +231,11 @@ pub fn io_to_c(io: Io<'_>) -> omv_rpc_io_t {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn omv_rpc_poll(e: *mut omv_rpc_engine_t, now_ms: u32, io: *mut omv_rpc_io_t) {
+pub unsafe extern "C" fn omv_rpc_poll(
+    e: *mut omv_rpc_engine_t,
+    now_ms: u32,
+    io: *mut omv_rpc_io_t,
+) {
     let Some(io) = io.as_mut() else { return };
     let Some(engine) = engine(e) else {
         *io = io_to_c(Io::Done(Status::BadBuffer));
@@ -245,7 +253,10 @@ pub unsafe extern "C" fn omv_rpc_poll(e: *mut omv_rpc_engine_t, now_ms: u32, io:
 /// When the engine next needs the caller back (the deadline of what it asks for now), into
 /// `*deadline_ms`; false when nothing it waits for is timed.
 #[no_mangle]
-pub unsafe extern "C" fn omv_rpc_poll_timeout(e: *mut omv_rpc_engine_t, deadline_ms: *mut u32) -> bool {
+pub unsafe extern "C" fn omv_rpc_poll_timeout(
+    e: *mut omv_rpc_engine_t,
+    deadline_ms: *mut u32,
+) -> bool {
     let (Some(engine), Some(out)) = (engine(e), deadline_ms.as_mut()) else { return false };
     match engine.poll_timeout() {
         Some(d) => {
@@ -299,6 +310,28 @@ pub unsafe extern "C" fn omv_rpc_last_error(e: *const omv_rpc_engine_t, out: *mu
     if let (Some(engine), Some(out)) = (engine_ref(e), out.as_mut()) {
         *out = engine.last_error();
     }
+}
+
+/// `omv_rpc_last_error_text`: what `last_error` says in every door (see
+/// [`LastError::describe`]), into `buf` (`cap` bytes, NUL-terminated when there is room);
+/// returns its length without the NUL.
+#[no_mangle]
+pub unsafe extern "C" fn omv_rpc_last_error_text(
+    e: *const omv_rpc_engine_t,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
+    let Some(engine) = engine_ref(e) else { return 0 };
+    if buf.is_null() || cap == 0 {
+        return 0;
+    }
+    let out = core::slice::from_raw_parts_mut(buf, cap);
+    let (text, nul) = out.split_at_mut(cap - 1);
+    let n = engine.last_error().describe(text);
+    if let Some(end) = text.get_mut(n).or(nul.first_mut()) {
+        *end = 0;
+    }
+    n
 }
 
 #[no_mangle]

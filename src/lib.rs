@@ -2,8 +2,11 @@
 //! sans-IO.
 //!
 //! # Layout
-//! - [`wire`]: magics, CRC-16/IBM-3740, the djb2-xor name hash, packets as views over bytes.
-//! - [`engine`]: the master call, slave turn, stream reader and writer state machine.
+//! - [`wire`]: magics, the djb2-xor name hash, packets as views over bytes with a `Repr` per
+//!   packet (`wire/mod.rs`); CRC-16/IBM-3740 (`wire/crc.rs`).
+//! - [`engine`]: one state machine per operation: the master call (`engine/call.rs`), the slave
+//!   turn (`engine/serve.rs`), the stream reader and writer (`engine/stream.rs`), the timing
+//!   rules they share (`engine/timing.rs`), the public types and the dispatch (`engine/mod.rs`).
 //! - [`ffi`]: the C ABI of `include/omv_rpc.h` (`#[no_mangle] extern "C"`), over the same engine.
 //!
 //! # The safe Rust API (the C ABI's shape)
@@ -46,7 +49,7 @@
 //! The engine is generic over the caller's buffer type `B` (`Vec<u8>`, `&mut [u8]`, ...); the C
 //! ABI uses raw pointer buffers. The engine holds the buffers handed to it until the next
 //! operation starts; [`Engine::take_incoming`] / [`Engine::take_outgoing`] give them back for
-//! reuse. Time is a wrapping u32 millisecond counter. The state is 224 bytes on x86-64 (it must
+//! reuse. Time is a wrapping u32 millisecond counter. The state is 320 bytes on x86-64 (`Engine<Vec<u8>>`) (it must
 //! fit `OMV_RPC_ENGINE_SIZE`, checked at compile time); there are no statics.
 //!
 //! Reference behaviour (PROTOCOL.md), where the code says it once: short timeouts 3 ms
@@ -73,7 +76,10 @@ pub mod engine;
 pub mod ffi;
 pub mod wire;
 
-pub use engine::{defaults, pipeline, Buffer, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+pub use engine::{
+    defaults, pipeline, Buffer, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role,
+    Stats, Status,
+};
 pub use wire::{crc16, frame, name_hash};
 
 #[cfg(not(feature = "std"))]

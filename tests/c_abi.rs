@@ -47,9 +47,11 @@ fn build_and_run(dir: &Path, source: &str, extra: &[&Path]) -> String {
     let c = dir.join("main.c");
     let exe = dir.join("main");
     std::fs::write(&c, source).unwrap();
-    let out = c_compiler().arg(&c).args(extra).arg("-o").arg(&exe).output().expect("run the C compiler");
+    let out =
+        c_compiler().arg(&c).args(extra).arg("-o").arg(&exe).output().expect("run the C compiler");
     assert!(out.status.success(), "C build failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let mut child = Command::new(&exe).stdout(std::process::Stdio::piped()).spawn().expect("run the C program");
+    let mut child =
+        Command::new(&exe).stdout(std::process::Stdio::piped()).spawn().expect("run the C program");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if std::time::Instant::now() > deadline {
@@ -69,7 +71,8 @@ fn header_defines() -> Vec<String> {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("#define "))
         .map(|l| l.split_whitespace().next().unwrap().to_string())
-        .filter(|n| n != "OMV_RPC_H")
+        // Function-like macros (the X-macros, OMV_RPC_PACKET_MAGIC) have tests of their own.
+        .filter(|n| n != "OMV_RPC_H" && !n.contains('('))
         .collect()
 }
 
@@ -86,9 +89,70 @@ macro_rules! layout {
 fn rust_side() -> BTreeMap<String, i64> {
     let mut m = BTreeMap::new();
     layout!(m, "omv_rpc_engine_t", omv_rpc_engine_t, [opaque]);
-    layout!(m, "omv_rpc_io_t", omv_rpc_io_t, [action, packet, timeout_ms, len, data, name_hash, status, start_timeout_ms, deadline_ms, start_deadline_ms, prefix, prefix_len, packet_len, gap_ms]);
-    layout!(m, "omv_rpc_config_t", Config, [short_timeout_ms, long_timeout_ms, max_argument_len, max_result_len, max_frame_len, max_queue_depth, stream_timeout_ms, pipeline, bytes_per_s, error_pause_ms, split_reads]);
-    layout!(m, "omv_rpc_stats_t", Stats, [packets_sent, packets_received, bad_magic, bad_crc, too_long, timeouts, transport_errors, retries, calls_ok, calls_failed, send_phase_timeouts, recv_phase_timeouts, commands_served, stream_frames, late_requests, repeats_answered, new_commands, stray_replies]);
+    layout!(
+        m,
+        "omv_rpc_io_t",
+        omv_rpc_io_t,
+        [
+            action,
+            packet,
+            timeout_ms,
+            len,
+            data,
+            name_hash,
+            status,
+            start_timeout_ms,
+            deadline_ms,
+            start_deadline_ms,
+            prefix,
+            prefix_len,
+            packet_len,
+            gap_ms
+        ]
+    );
+    layout!(
+        m,
+        "omv_rpc_config_t",
+        Config,
+        [
+            short_timeout_ms,
+            long_timeout_ms,
+            max_argument_len,
+            max_result_len,
+            max_frame_len,
+            max_queue_depth,
+            stream_timeout_ms,
+            pipeline,
+            bytes_per_s,
+            error_pause_ms,
+            split_reads
+        ]
+    );
+    layout!(
+        m,
+        "omv_rpc_stats_t",
+        Stats,
+        [
+            packets_sent,
+            packets_received,
+            bad_magic,
+            bad_crc,
+            too_long,
+            timeouts,
+            transport_errors,
+            retries,
+            calls_ok,
+            calls_failed,
+            send_phase_timeouts,
+            recv_phase_timeouts,
+            commands_served,
+            stream_frames,
+            late_requests,
+            repeats_answered,
+            new_commands,
+            stray_replies
+        ]
+    );
     layout!(m, "omv_rpc_error_t", LastError, [status, packet, reason, attempts]);
     let mut c = |name: &str, v: i64| {
         m.insert(name.to_string(), v);
@@ -100,13 +164,34 @@ fn rust_side() -> BTreeMap<String, i64> {
     c("OMV_RPC_MAGIC_STREAM_SETUP", wire::MAGIC_STREAM_SETUP.into());
     c("OMV_RPC_MAGIC_STREAM_HEADER", wire::MAGIC_STREAM_HEADER.into());
     c("OMV_RPC_PACKET_OVERHEAD", wire::PACKET_OVERHEAD as i64);
+    c("OMV_RPC_PAYLOAD_OFFSET", wire::PAYLOAD_OFFSET as i64);
+    use omv_rpc::defaults;
+    c("OMV_RPC_DEFAULT_MASTER_SHORT_TIMEOUT_MS", defaults::MASTER_SHORT_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_SLAVE_SHORT_TIMEOUT_MS", defaults::SLAVE_SHORT_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_LONG_TIMEOUT_MS", defaults::LONG_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_MAX_DATA_LEN", defaults::MAX_DATA_LEN.into());
+    c("OMV_RPC_DEFAULT_MAX_QUEUE_DEPTH", defaults::MAX_QUEUE_DEPTH.into());
+    c("OMV_RPC_DEFAULT_STREAM_TIMEOUT_MS", defaults::STREAM_TIMEOUT_MS.into());
+    c("OMV_RPC_DEFAULT_DATA_GAP_MS", defaults::DATA_GAP_MS.into());
+    c("OMV_RPC_BUS_SHORT_TIMEOUT_SCALE", defaults::BUS_SHORT_TIMEOUT_SCALE.into());
     c("OMV_RPC_ENGINE_SIZE", ENGINE_SIZE as i64);
     use omv_rpc::Io;
     for (name, io) in [
         ("DONE", Io::Done(Status::Ok)),
         ("FLUSH", Io::Flush),
         ("SEND", Io::Send { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, data: &[] }),
-        ("RECV", Io::Recv { packet: Packet::None, timeout_ms: 0, deadline_ms: 0, len: 0, packet_len: 0, prefix: &[], into: None }),
+        (
+            "RECV",
+            Io::Recv {
+                packet: Packet::None,
+                timeout_ms: 0,
+                deadline_ms: 0,
+                len: 0,
+                packet_len: 0,
+                prefix: &[],
+                into: None,
+            },
+        ),
         ("WAIT", Io::Wait { deadline_ms: 0 }),
         ("DISPATCH", Io::Dispatch { name_hash: 0, argument: &[] }),
         ("DELIVER", Io::Deliver { frame: &[] }),
@@ -212,7 +297,11 @@ fn release_staticlib() -> PathBuf {
 
 fn c_bytes(name: &str, bytes: &[u8]) -> String {
     let body: Vec<String> = bytes.iter().map(|b| format!("0x{b:02x}")).collect();
-    format!("static const uint8_t {name}[] = {{{}0}};\nstatic const size_t {name}_len = {};\n", body.join(",") + if bytes.is_empty() { "" } else { "," }, bytes.len())
+    format!(
+        "static const uint8_t {name}[] = {{{}0}};\nstatic const size_t {name}_len = {};\n",
+        body.join(",") + if bytes.is_empty() { "" } else { "," },
+        bytes.len()
+    )
 }
 
 const SMOKE: &str = r#"
@@ -309,7 +398,8 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     let lib = release_staticlib();
     let v = vectors();
     let echo = v.get("calls").arr().iter().find(|c| c.get("name").str() == "echo").unwrap();
-    let mut src = String::from("#include <stdint.h>\n#include <stddef.h>\n#include \"omv_rpc.h\"\n");
+    let mut src =
+        String::from("#include <stdint.h>\n#include <stddef.h>\n#include \"omv_rpc.h\"\n");
     src += &c_bytes("argument", &echo.get("arg_hex").hex());
     src += &c_bytes("slave_to_master", &echo.get("slave_to_master_hex").hex());
     src += &c_bytes("master_to_slave", &echo.get("master_to_slave_hex").hex());
@@ -334,7 +424,12 @@ fn a_c_program_links_the_static_library_and_replays_echo() {
     assert_eq!(lines["idle_status"], (Status::NoCommand as u32).to_string());
     assert_eq!(
         lines["idle_error"],
-        format!("{} {} {}", Status::NoCommand as u32, Packet::CommandHeader as u32, Reason::Timeout as u32)
+        format!(
+            "{} {} {}",
+            Status::NoCommand as u32,
+            Packet::CommandHeader as u32,
+            Reason::Timeout as u32
+        )
     );
     assert_eq!(lines["bad_buffer"], (Status::BadBuffer as u32).to_string());
 }
@@ -345,7 +440,9 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
     let target_dir = root().join("target").join("c-abi-test").join("cargo");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(root()).args(["build", "--release", "--lib", "-j2", "--target-dir"]).arg(&target_dir);
+    cmd.current_dir(root())
+        .args(["build", "--release", "--lib", "-j2", "--target-dir"])
+        .arg(&target_dir);
     if let Some(t) = target {
         cmd.args(["--target", t]);
     }
@@ -359,8 +456,16 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
     let members = String::from_utf8(members.stdout).unwrap();
     let own: Vec<&str> = members.lines().filter(|m| m.starts_with("omv_rpc-")).collect();
     assert_eq!(own.len(), 1, "one LTO object for the crate");
-    assert!(Command::new("ar").arg("x").arg(&lib).arg(own[0]).current_dir(&dir).status().unwrap().success());
-    let symbols = Command::new("readelf").arg("-sW").arg(dir.join(own[0])).output().expect("readelf");
+    assert!(Command::new("ar")
+        .arg("x")
+        .arg(&lib)
+        .arg(own[0])
+        .current_dir(&dir)
+        .status()
+        .unwrap()
+        .success());
+    let symbols =
+        Command::new("readelf").arg("-sW").arg(dir.join(own[0])).output().expect("readelf");
     let symbols = String::from_utf8(symbols.stdout).unwrap();
     symbols
         .lines()
@@ -377,10 +482,14 @@ fn undefined_symbols_of_the_crate_object(target: Option<&str>) -> Vec<String> {
 #[test]
 fn the_crate_object_has_no_panic_paths() {
     let arm = undefined_symbols_of_the_crate_object(Some("thumbv7em-none-eabihf"));
-    assert!(arm.iter().all(|s| s.starts_with("__aeabi_mem")), "thumbv7em undefined symbols: {arm:?}");
+    assert!(
+        arm.iter().all(|s| s.starts_with("__aeabi_mem")),
+        "thumbv7em undefined symbols: {arm:?}"
+    );
     let host = undefined_symbols_of_the_crate_object(None);
     assert!(
-        host.iter().all(|s| ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&s.as_str())),
+        host.iter()
+            .all(|s| ["memcpy", "memmove", "memset", "memcmp", "bcmp"].contains(&s.as_str())),
         "host undefined symbols: {host:?}"
     );
 }
@@ -389,7 +498,8 @@ fn the_crate_object_has_no_panic_paths() {
 /// returns); the header's `omv_rpc_stats_t` must list the same counters in the same order.
 #[test]
 fn the_stats_field_list_is_the_headers() {
-    let header = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/omv_rpc.h")).unwrap();
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/omv_rpc.h")).unwrap();
     let start = header.find("typedef struct omv_rpc_stats {").unwrap();
     let end = header[start..].find("} omv_rpc_stats_t;").unwrap() + start;
     let names: Vec<&str> = header[start..end]
@@ -399,4 +509,94 @@ fn the_stats_field_list_is_the_headers() {
         .collect();
     assert_eq!(names, Stats::FIELDS);
     assert_eq!(Stats::default().values().len(), names.len());
+}
+
+/// The header's X-macros list the crate's names in the crate's order (status, packet, reason:
+/// by number; stats: `Stats::FIELDS`), and `OMV_RPC_PACKET_MAGIC` is `Packet::magic`.
+#[test]
+fn the_header_name_lists_and_magic_map_are_the_crates() {
+    let mut src = String::from("#include <stdio.h>\n#include \"omv_rpc.h\"\n");
+    src += "#define S(n) printf(\"status %s\\n\", #n);\n";
+    src += "#define K(n) printf(\"packet %s\\n\", #n);\n";
+    src += "#define R(n) printf(\"reason %s\\n\", #n);\n";
+    src += "#define F(n) printf(\"stats %s\\n\", #n);\n";
+    src += "int main(void) {\nOMV_RPC_STATUS_NAMES(S)\nOMV_RPC_PACKET_NAMES(K)\n";
+    src += "OMV_RPC_REASON_NAMES(R)\nOMV_RPC_STATS_FIELDS(F)\n";
+    src += "for (unsigned p = 0; p <= 9; p++) printf(\"magic %u %u\\n\", p, OMV_RPC_PACKET_MAGIC(p));\n";
+    src += "return 0;\n}\n";
+    let out = build_and_run(&work_dir("names"), &src, &[]);
+    let list = |kind: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.strip_prefix(kind).and_then(|r| r.strip_prefix(' ')))
+            .map(str::to_string)
+            .collect()
+    };
+    let statuses: Vec<&str> = Status::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(list("status"), statuses);
+    for (i, s) in Status::ALL.iter().enumerate() {
+        assert_eq!(*s as usize, i, "Status::ALL is in the order of the numbers");
+    }
+    let packets: Vec<&str> = Packet::ALL.iter().map(|p| p.name()).collect();
+    assert_eq!(list("packet"), packets);
+    for (i, p) in Packet::ALL.iter().enumerate() {
+        assert_eq!(*p as usize, i, "Packet::ALL is in the order of the numbers");
+    }
+    let reasons: Vec<&str> = Reason::ALL.iter().map(|r| r.name()).collect();
+    assert_eq!(list("reason"), reasons);
+    for (i, r) in Reason::ALL.iter().enumerate() {
+        assert_eq!(*r as usize, i, "Reason::ALL is in the order of the numbers");
+    }
+    assert_eq!(list("stats"), Stats::FIELDS);
+    let magics: Vec<String> = (0..=9u32)
+        .map(|p| {
+            let magic = Packet::ALL.get(p as usize).map_or(0, |k| k.magic());
+            format!("{p} {magic}")
+        })
+        .collect();
+    assert_eq!(list("magic"), magics);
+    assert_eq!(Packet::CommandHeader.magic(), wire::MAGIC_COMMAND_HEADER);
+    assert_eq!(Packet::StreamAck.magic(), 0);
+}
+
+/// `omv_rpc_last_error_text` says what `LastError::describe` says, NUL-terminated, and cuts
+/// short in a small buffer without writing past it.
+#[test]
+fn last_error_text_through_the_c_abi() {
+    let mut e: Box<omv_rpc_engine_t> = Box::new(unsafe { std::mem::zeroed() });
+    unsafe { omv_rpc::ffi::omv_rpc_init(&mut *e, 0, std::ptr::null()) };
+    // A call against a silent peer: its first phase runs out after 1 ms.
+    let mut packet = [0u8; 4];
+    let status = unsafe {
+        omv_rpc::ffi::omv_rpc_call_start(&mut *e, 7, packet.as_mut_ptr(), packet.len(), 1, 1, 0)
+    };
+    assert_eq!(status, 0);
+    let mut io: omv_rpc_io_t = unsafe { std::mem::zeroed() };
+    let mut now = 0;
+    loop {
+        unsafe { omv_rpc::ffi::omv_rpc_poll(&mut *e, now, &mut io) };
+        if io.action == 0 {
+            break;
+        }
+        now += 5;
+        let io_status = if io.action == 2 || io.action == 3 { 1 } else { 0 };
+        unsafe { omv_rpc::ffi::omv_rpc_complete(&mut *e, now, io_status, std::ptr::null(), 0) };
+    }
+    assert_eq!(io.status, Status::SendTimeout as u32);
+    let mut buf = [0xAAu8; 96];
+    let n = unsafe { omv_rpc::ffi::omv_rpc_last_error_text(&*e, buf.as_mut_ptr(), buf.len()) };
+    let text = std::str::from_utf8(&buf[..n]).unwrap();
+    assert_eq!(text, "SEND_TIMEOUT: COMMAND_HEADER timeout (1 attempt)");
+    assert_eq!(buf[n], 0);
+    let mut small = [0xAAu8; 9];
+    let n = unsafe { omv_rpc::ffi::omv_rpc_last_error_text(&*e, small.as_mut_ptr(), 8) };
+    assert_eq!((n, &small[..8], small[8]), (7, &b"SEND_TI\0"[..], 0xAA));
+    let three = LastError {
+        status: Status::RecvTimeout,
+        packet: Packet::ResultData,
+        reason: Reason::BadCrc,
+        attempts: 12,
+    };
+    let mut out = [0u8; 64];
+    let n = three.describe(&mut out);
+    assert_eq!(&out[..n], b"RECV_TIMEOUT: RESULT_DATA bad_crc (12 attempts)");
 }

@@ -5,7 +5,10 @@
 
 mod support;
 
-use omv_rpc::wire::{self, CommandHeader, U32Packet, WireError};
+use omv_rpc::wire::{
+    self, CommandHeaderRepr, Packet as View, ResultHeaderRepr, StreamHeaderRepr, StreamSetupRepr,
+    WireError,
+};
 use omv_rpc::{Config, Engine, Io, IoStatus, Packet, Role, Status};
 use proptest::prelude::*;
 
@@ -23,20 +26,36 @@ proptest! {
 
     #[test]
     fn command_header_round_trips(name_hash: u32, argument_len: u32) {
-        let h = CommandHeader { name_hash, argument_len };
-        let bytes = h.emit();
+        let h = CommandHeaderRepr { name_hash, argument_len };
+        let bytes = h.to_bytes();
         prop_assert_eq!(&bytes[..2], &wire::MAGIC_COMMAND_HEADER.to_le_bytes());
-        prop_assert_eq!(CommandHeader::parse(&bytes), Ok(h));
+        prop_assert_eq!(CommandHeaderRepr::parse(&View::new_unchecked(&bytes[..])), Ok(h));
     }
 
     #[test]
     fn u32_packets_round_trip(value: u32, which in 0usize..3) {
-        let p = [U32Packet::result_header, U32Packet::stream_setup, U32Packet::stream_header][which](value);
-        let bytes = p.emit();
-        prop_assert_eq!(U32Packet::parse(p.magic, &bytes), Ok(p));
+        let (magic, bytes, parsed) = match which {
+            0 => {
+                let bytes = ResultHeaderRepr { result_len: value }.to_bytes();
+                let parsed = ResultHeaderRepr::parse(&View::new_unchecked(&bytes[..])).map(|r| r.result_len);
+                (wire::MAGIC_RESULT_HEADER, bytes, parsed)
+            }
+            1 => {
+                let bytes = StreamSetupRepr { queue_depth: value }.to_bytes();
+                let parsed = StreamSetupRepr::parse(&View::new_unchecked(&bytes[..])).map(|r| r.queue_depth);
+                (wire::MAGIC_STREAM_SETUP, bytes, parsed)
+            }
+            _ => {
+                let bytes = StreamHeaderRepr { frame_len: value }.to_bytes();
+                let parsed = StreamHeaderRepr::parse(&View::new_unchecked(&bytes[..])).map(|r| r.frame_len);
+                (wire::MAGIC_STREAM_HEADER, bytes, parsed)
+            }
+        };
+        prop_assert_eq!(parsed, Ok(value));
+        prop_assert_eq!(View::new_unchecked(&bytes[..]).magic(), magic);
         // Another magic is refused.
-        for other in MAGICS.iter().filter(|&&m| m != p.magic) {
-            prop_assert_eq!(U32Packet::parse(*other, &bytes), Err(WireError::BadMagic));
+        for other in MAGICS.iter().filter(|&&m| m != magic) {
+            prop_assert_eq!(wire::check(*other, &bytes), Err(WireError::BadMagic));
         }
     }
 
@@ -93,8 +112,13 @@ proptest! {
     #[test]
     fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..40), m in 0usize..6) {
         let _ = wire::check(MAGICS[m], &bytes);
-        let _ = CommandHeader::parse(&bytes);
-        let _ = U32Packet::parse(MAGICS[m], &bytes);
+        let view = View::new_unchecked(&bytes[..]);
+        let _ = CommandHeaderRepr::parse(&view);
+        let _ = ResultHeaderRepr::parse(&view);
+        let _ = StreamSetupRepr::parse(&view);
+        let _ = StreamHeaderRepr::parse(&view);
+        let _ = wire::EmptyRepr::parse(MAGICS[m], &view);
+        let _ = wire::DataRepr::parse(MAGICS[m], &view);
         let mut copy = bytes.clone();
         wire::frame(MAGICS[m], &mut copy);
         if bytes.len() >= 4 {
@@ -110,10 +134,21 @@ proptest! {
 enum Step {
     /// Complete the pending action with this status, these bytes (for receives: into the
     /// engine's buffer, or as the caller's buffer) and a buffer length offset (wrong lengths).
-    Complete { status: u8, bytes: Vec<u8>, len_skew: i8, advance: u16 },
+    Complete {
+        status: u8,
+        bytes: Vec<u8>,
+        len_skew: i8,
+        advance: u16,
+    },
     /// Complete a receive with a valid packet of the expected kind carrying `value`.
-    Valid { value: u32 },
-    Start { op: u8, len: u16, timeout: u16 },
+    Valid {
+        value: u32,
+    },
+    Start {
+        op: u8,
+        len: u16,
+        timeout: u16,
+    },
     Abort,
 }
 
@@ -132,10 +167,12 @@ const LIMIT: u32 = 1000;
 
 fn valid_packet(packet: Packet, len: usize, value: u32) -> Vec<u8> {
     match (packet, len) {
-        (Packet::CommandHeader, 12) => CommandHeader { name_hash: value ^ 0x55, argument_len: value }.emit().to_vec(),
-        (Packet::ResultHeader, 8) => U32Packet::result_header(value).emit().to_vec(),
-        (Packet::StreamHeader, 8) => U32Packet::stream_header(value).emit().to_vec(),
-        (Packet::StreamSetup, 8) => U32Packet::stream_setup(value).emit().to_vec(),
+        (Packet::CommandHeader, 12) => {
+            CommandHeaderRepr { name_hash: value ^ 0x55, argument_len: value }.to_bytes().to_vec()
+        }
+        (Packet::ResultHeader, 8) => ResultHeaderRepr { result_len: value }.to_bytes().to_vec(),
+        (Packet::StreamHeader, 8) => StreamHeaderRepr { frame_len: value }.to_bytes().to_vec(),
+        (Packet::StreamSetup, 8) => StreamSetupRepr { queue_depth: value }.to_bytes().to_vec(),
         (Packet::StreamAck, 1) => vec![value as u8],
         (Packet::StreamFrame, n) => vec![value as u8; n],
         (p, n) if n >= 4 => {
@@ -210,7 +247,9 @@ fn drive(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
                         into.copy_from_slice(&v);
                         None
                     }
-                    Io::Recv { packet, len, into: None, .. } => Some(valid_packet(packet, len, *value)),
+                    Io::Recv { packet, len, into: None, .. } => {
+                        Some(valid_packet(packet, len, *value))
+                    }
                     Io::Dispatch { .. } => Some(vec![1u8; 4 + (*value as usize % 50)]),
                     Io::Produce => Some(vec![2u8; *value as usize % 50]),
                     _ => None,
@@ -226,7 +265,9 @@ fn drive(role: Role, steps: &[Step]) -> Result<(), TestCaseError> {
                 };
                 let fill = |n: usize| -> Vec<u8> {
                     let n = (n as i64 + i64::from(*len_skew)).max(0) as usize;
-                    (0..n).map(|i| bytes.get(i % bytes.len().max(1)).copied().unwrap_or(0)).collect()
+                    (0..n)
+                        .map(|i| bytes.get(i % bytes.len().max(1)).copied().unwrap_or(0))
+                        .collect()
                 };
                 let buf = match e.poll(now) {
                     Io::Recv { into: Some(into), .. } => {
@@ -276,7 +317,8 @@ fn hostile_lengths_never_ask_for_a_buffer() {
         s.serve_start(10, 10, 0);
         s.complete(0, IoStatus::Ok, None); // flush
         match s.poll(0) {
-            Io::Recv { into: Some(into), .. } => into.copy_from_slice(&CommandHeader { name_hash: 1, argument_len: len }.emit()),
+            Io::Recv { into: Some(into), .. } => into
+                .copy_from_slice(&CommandHeaderRepr { name_hash: 1, argument_len: len }.to_bytes()),
             other => panic!("{other:?}"),
         }
         s.complete(0, IoStatus::Ok, None);
@@ -289,7 +331,9 @@ fn hostile_lengths_never_ask_for_a_buffer() {
         // flush (a new engine), COMMAND_HEADER, its ack, COMMAND_DATA, its ack, RESULT_HEADER
         // request (phase 2 in sync: no flush).
         let ack = |magic| Some(wire::empty_packet(magic).to_vec());
-        for bytes in [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None] {
+        for bytes in
+            [None, None, ack(wire::MAGIC_COMMAND_HEADER), None, ack(wire::MAGIC_COMMAND_DATA), None]
+        {
             if let Some(b) = bytes {
                 if let Io::Recv { into: Some(into), .. } = m.poll(0) {
                     into.copy_from_slice(&b);
@@ -298,7 +342,9 @@ fn hostile_lengths_never_ask_for_a_buffer() {
             m.complete(0, IoStatus::Ok, None);
         }
         match m.poll(0) {
-            Io::Recv { packet: Packet::ResultHeader, into: Some(into), .. } => into.copy_from_slice(&U32Packet::result_header(len).emit()),
+            Io::Recv { packet: Packet::ResultHeader, into: Some(into), .. } => {
+                into.copy_from_slice(&ResultHeaderRepr { result_len: len }.to_bytes())
+            }
             other => panic!("{other:?}"),
         }
         m.complete(0, IoStatus::Ok, None);

@@ -126,7 +126,12 @@ impl Link {
 
     /// The single fault, if this send is the packet it waits for: the bytes that go on the
     /// line and their extra delay (None: lost).
-    fn single_fault(&mut self, from_master: bool, packet: Packet, data: &[u8]) -> Option<(Vec<u8>, u64)> {
+    fn single_fault(
+        &mut self,
+        from_master: bool,
+        packet: Packet,
+        data: &[u8],
+    ) -> Option<(Vec<u8>, u64)> {
         let mut data = data.to_vec();
         match self.single_fault {
             Some(f) if f.from_master == from_master && f.packet == packet && !data.is_empty() => {
@@ -248,7 +253,9 @@ impl Side {
     fn resolves_at(&self) -> (u64, bool) {
         let w = self.wait.as_ref().expect("waiting");
         if let Some(start_deadline) = w.start_deadline {
-            if w.len > 0 && self.inbox.bytes.front().map_or(true, |&(arrival, _)| arrival > start_deadline) {
+            if w.len > 0
+                && self.inbox.bytes.front().map_or(true, |&(arrival, _)| arrival > start_deadline)
+            {
                 return (start_deadline, false);
             }
         }
@@ -291,7 +298,11 @@ fn slave_callback(hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
         let s: u32 = argument.iter().map(|&b| u32::from(b)).sum();
         Some(s.to_le_bytes().repeat(1 + argument.len() % 7))
     } else if hash == name_hash(b"snapshot") {
-        Some((0..(argument.first().copied().unwrap_or(0) as usize * 16)).map(|i| (i * 7) as u8).collect())
+        Some(
+            (0..(argument.first().copied().unwrap_or(0) as usize * 16))
+                .map(|i| (i * 7) as u8)
+                .collect(),
+        )
     } else {
         None
     }
@@ -352,7 +363,16 @@ impl Sim {
         let argument: Vec<u8> = (0..len).map(|_| self.rng.next() as u8).collect();
         let result = slave_callback(name_hash(name), &argument).unwrap_or_default();
         let now = self.master.now as u32;
-        assert_eq!(self.master.engine.call_start(name_hash(name), command_packet(&argument), 1000, 1000, now), Status::Ok);
+        assert_eq!(
+            self.master.engine.call_start(
+                name_hash(name),
+                command_packet(&argument),
+                1000,
+                1000,
+                now
+            ),
+            Status::Ok
+        );
         // Disconnect in the middle of some calls.
         if self.link.loss > 0.0 && self.rng.chance(self.link.loss / 2.0) {
             self.link.down_from = self.master.now + self.rng.below(20);
@@ -374,7 +394,11 @@ impl Sim {
                 Event::Dispatch { name_hash, argument } => {
                     let result = slave_callback(name_hash, &argument).unwrap_or_default();
                     side.now += self.callback_ms;
-                    side.engine.complete(side.now as u32, IoStatus::Ok, Some(command_packet(&result)));
+                    side.engine.complete(
+                        side.now as u32,
+                        IoStatus::Ok,
+                        Some(command_packet(&result)),
+                    );
                 }
                 Event::Done(status) if is_master => {
                     match status {
@@ -394,7 +418,10 @@ impl Sim {
                     return;
                 }
                 Event::Done(status) => {
-                    assert!(matches!(status, Status::Ok | Status::NoCommand | Status::ResultNotTaken), "{status:?}");
+                    assert!(
+                        matches!(status, Status::Ok | Status::NoCommand | Status::ResultNotTaken),
+                        "{status:?}"
+                    );
                     side.now += self.turn_gap_ms;
                     side.engine.serve_start(1000, 1000, side.now as u32);
                 }
@@ -423,7 +450,11 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
         let tm = if master.wait.is_some() { master.resolves_at().0 } else { master.now };
         let ts = if slave.wait.is_some() { slave.resolves_at().0 } else { slave.now };
         let is_master = tm <= ts;
-        let (side, peer_inbox) = if is_master { (&mut *master, &mut slave.inbox) } else { (&mut *slave, &mut master.inbox) };
+        let (side, peer_inbox) = if is_master {
+            (&mut *master, &mut slave.inbox)
+        } else {
+            (&mut *slave, &mut master.inbox)
+        };
         if side.wait.is_some() {
             let (at, whole) = side.resolves_at();
             let w = side.wait.take().unwrap();
@@ -443,18 +474,28 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                     into.copy_from_slice(&got);
                     (IoStatus::Ok, None)
                 }
-                Io::Recv { into: None, prefix, .. } if whole => (IoStatus::Ok, Some([prefix, &got[..]].concat())),
+                Io::Recv { into: None, prefix, .. } if whole => {
+                    (IoStatus::Ok, Some([prefix, &got[..]].concat()))
+                }
                 Io::Recv { .. } => (IoStatus::Timeout, None),
                 other => panic!("waiting side polled {other:?}"),
             };
             side.engine.complete(now, status, buf);
-            if status == IoStatus::Timeout && link.stalls_after_timeout.front().is_some_and(|&(m, p, _)| m == is_master && p == packet) {
+            if status == IoStatus::Timeout
+                && link
+                    .stalls_after_timeout
+                    .front()
+                    .is_some_and(|&(m, p, _)| m == is_master && p == packet)
+            {
                 side.now += link.stalls_after_timeout.pop_front().unwrap().2;
             }
             continue;
         }
         let now = side.now as u32;
-        if side.flush_every_attempt && !side.flushed && starts_an_attempt(side.engine.role(), &side.engine.poll(now)) {
+        if side.flush_every_attempt
+            && !side.flushed
+            && starts_an_attempt(side.engine.role(), &side.engine.poll(now))
+        {
             side.flush();
         }
         side.flushed = matches!(side.engine.poll(now), Io::Flush);
@@ -495,7 +536,12 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
                     0 => None,
                     g => Some(u64::from(g)),
                 };
-                side.wait = Some(Wait { len, deadline: side.now + u64::from(timeout_ms), start_deadline, gap });
+                side.wait = Some(Wait {
+                    len,
+                    deadline: side.now + u64::from(timeout_ms),
+                    start_deadline,
+                    gap,
+                });
                 continue;
             }
             Io::Dispatch { name_hash, argument } => {
@@ -515,10 +561,13 @@ fn next_event(master: &mut Side, slave: &mut Side, link: &mut Link) -> (bool, Ev
 /// received first in an attempt, so the reference rule flushes right before it.
 fn starts_an_attempt(role: Role, io: &Io<'_>) -> bool {
     match (role, io) {
-        (Role::Master, Io::Send { packet, .. }) => matches!(packet, Packet::CommandHeader | Packet::ResultHeader),
+        (Role::Master, Io::Send { packet, .. }) => {
+            matches!(packet, Packet::CommandHeader | Packet::ResultHeader)
+        }
         // (Not the rest of a COMMAND_HEADER whose first bytes a split read took.)
         (Role::Slave, Io::Recv { packet, len, .. }) => {
-            matches!(packet, Packet::CommandHeader | Packet::ResultHeader) && *len != COMMAND_HEADER_LEN - EMPTY_PACKET_LEN
+            matches!(packet, Packet::CommandHeader | Packet::ResultHeader)
+                && *len != COMMAND_HEADER_LEN - EMPTY_PACKET_LEN
         }
         _ => false,
     }
@@ -569,7 +618,10 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
         }
         assert_eq!(after.ok, 5, "calls after the faults stopped at {}%: {after:?}", loss * 100.0);
         if during_long_wait.failed > 0 {
-            println!("       after the faults: {} calls failed while the slave waited for a data packet", during_long_wait.failed);
+            println!(
+                "       after the faults: {} calls failed while the slave waited for a data packet",
+                during_long_wait.failed
+            );
         }
         for t in [&tally, &during_long_wait, &after] {
             total.calls += t.calls;
@@ -594,11 +646,18 @@ fn ten_thousand_calls_over_a_lossy_link_never_return_wrong_data() {
 
 /// A stream between the two engines over a link that delays (and, at the end, loses) bytes.
 /// `reader_is_master` picks the direction. Returns the frames delivered and both end statuses.
-fn run_stream(seed: u64, depth: u32, frames: &[Vec<u8>], reader_is_master: bool, loss: f64) -> (Vec<Vec<u8>>, Status, Status) {
+fn run_stream(
+    seed: u64,
+    depth: u32,
+    frames: &[Vec<u8>],
+    reader_is_master: bool,
+    loss: f64,
+) -> (Vec<Vec<u8>>, Status, Status) {
     let side = |engine| Side::new(engine, 1000);
     let (mut master, mut slave) = (side(stream_master()), side(stream_slave()));
     let mut link = Link { loss, jitter_ms: 3, ..Link::new(Rng(seed)) };
-    let (reader, writer) = if reader_is_master { (&mut master, &mut slave) } else { (&mut slave, &mut master) };
+    let (reader, writer) =
+        if reader_is_master { (&mut master, &mut slave) } else { (&mut slave, &mut master) };
     assert_eq!(writer.engine.stream_writer_start(5000, 1000), Status::Ok);
     assert_eq!(reader.engine.stream_reader_start(depth, 5000, 1000), Status::Ok);
     let mut delivered = Vec::new();
@@ -643,8 +702,10 @@ fn streams_over_a_delaying_link_deliver_every_frame_in_order() {
             (0..len).map(|j| (i * 31 + j) as u8).collect()
         })
         .collect();
-    for (depth, reader_is_master) in [(1, true), (4, true), (4, false), (255, false), (1000, true)] {
-        let (got, reader_end, writer_end) = run_stream(depth.into(), depth, &frames, reader_is_master, 0.0);
+    for (depth, reader_is_master) in [(1, true), (4, true), (4, false), (255, false), (1000, true)]
+    {
+        let (got, reader_end, writer_end) =
+            run_stream(depth.into(), depth, &frames, reader_is_master, 0.0);
         assert_eq!(got.len(), frames.len(), "depth {depth}");
         assert!(got == frames, "frames arrive whole and in order at depth {depth}");
         // The writer's callback stopped it; the reader then waits out the header timeout.
@@ -664,7 +725,14 @@ fn streams_over_a_lossy_link_end_cleanly() {
         assert!(got.len() <= frames.len());
         for end in [reader_end, writer_end] {
             assert!(
-                matches!(end, Status::StreamTimeout | Status::StreamBadPacket | Status::StreamBadAck | Status::StreamStopped | Status::StreamTooLong),
+                matches!(
+                    end,
+                    Status::StreamTimeout
+                        | Status::StreamBadPacket
+                        | Status::StreamBadAck
+                        | Status::StreamStopped
+                        | Status::StreamTooLong
+                ),
                 "{end:?}"
             );
         }
@@ -730,11 +798,19 @@ fn eager_peers_make_back_to_back_calls_without_retries() {
             retries[usize::from(flush_every_attempt)] = u64::from(m.retries + s.retries);
             if eager && !flush_every_attempt {
                 assert_eq!((m.retries, s.retries), (0, 0), "{what}: no retry on either side");
-                assert_eq!((sim.master.flushes, sim.slave.flushes), (0, 0), "{what}: nothing dropped");
+                assert_eq!(
+                    (sim.master.flushes, sim.slave.flushes),
+                    (0, 0),
+                    "{what}: nothing dropped"
+                );
             }
         }
         if eager {
-            assert!(retries[1] >= CALLS / 4, "{what}: the reference rule needs retries ({})", retries[1]);
+            assert!(
+                retries[1] >= CALLS / 4,
+                "{what}: the reference rule needs retries ({})",
+                retries[1]
+            );
         } else {
             assert!(retries[0] <= retries[1], "{what}: no more retries than the reference rule");
         }
@@ -764,7 +840,13 @@ fn a_late_result_data_request_is_answered_and_a_lost_one_costs_a_retry_not_the_l
         sim.link.late_result_data_requests.push_back(if lost { LOST } else { 10 });
         let mut late = Tally::default();
         let started = sim.master.now;
-        let call = sim.master.engine.call_start(name_hash(b"snapshot"), command_packet(b"?"), 1000, 1000, started as u32);
+        let call = sim.master.engine.call_start(
+            name_hash(b"snapshot"),
+            command_packet(b"?"),
+            1000,
+            1000,
+            started as u32,
+        );
         assert_eq!(call, Status::Ok);
         let mut not_taken = 0;
         let status = loop {
@@ -772,7 +854,11 @@ fn a_late_result_data_request_is_answered_and_a_lost_one_costs_a_retry_not_the_l
             let side = if is_master { &mut sim.master } else { &mut sim.slave };
             match event {
                 Event::Dispatch { .. } if !is_master => {
-                    side.engine.complete(side.now as u32, IoStatus::Ok, Some(command_packet(b"the result")));
+                    side.engine.complete(
+                        side.now as u32,
+                        IoStatus::Ok,
+                        Some(command_packet(b"the result")),
+                    );
                 }
                 Event::Done(status) if is_master => break status,
                 Event::Done(status) => {
@@ -803,7 +889,10 @@ fn a_late_result_data_request_is_answered_and_a_lost_one_costs_a_retry_not_the_l
             assert!(elapsed < 50, "{elapsed} ms");
             // The late request, and (honouring the limit) the master's requests meanwhile.
             let late_requests = sim.slave.engine.stats().late_requests;
-            assert!(if honour { late_requests >= 1 } else { late_requests == 1 }, "{late_requests}");
+            assert!(
+                if honour { late_requests >= 1 } else { late_requests == 1 },
+                "{late_requests}"
+            );
         } else if honour {
             assert_eq!(status, Status::Ok, "the call succeeds by retrying");
             assert_eq!(sim.master.engine.result(), Some(&b"the result"[..]));
@@ -838,7 +927,10 @@ fn a_late_command_data_ack_is_waited_for_not_retried() {
         let mut tally = Tally::default();
         sim.run_call(&mut tally);
         let m = sim.master.engine.stats();
-        println!("ack {late} ms late: {tally:?}, master retries {}, send phase timeouts {}", m.retries, m.send_phase_timeouts);
+        println!(
+            "ack {late} ms late: {tally:?}, master retries {}, send phase timeouts {}",
+            m.retries, m.send_phase_timeouts
+        );
         assert_eq!((tally.ok, tally.wrong), (1, 0), "ack {late} ms late: {tally:?}");
         assert!(tally.virtual_ms < 1000, "within send_timeout + recv_timeout: {tally:?}");
         assert_eq!(m.send_phase_timeouts, 0);
@@ -854,7 +946,13 @@ fn a_late_command_data_ack_is_waited_for_not_retried() {
 /// the master's status, its result, and the call's virtual duration (ms).
 fn one_call(sim: &mut Sim, name: &[u8], argument: &[u8]) -> (Status, Option<Vec<u8>>, u64) {
     let started = sim.master.now;
-    let status = sim.master.engine.call_start(name_hash(name), command_packet(argument), 1000, 1000, started as u32);
+    let status = sim.master.engine.call_start(
+        name_hash(name),
+        command_packet(argument),
+        1000,
+        1000,
+        started as u32,
+    );
     assert_eq!(status, Status::Ok);
     loop {
         let (is_master, event) = next_event(&mut sim.master, &mut sim.slave, &mut sim.link);
@@ -868,7 +966,9 @@ fn one_call(sim: &mut Sim, name: &[u8], argument: &[u8]) -> (Status, Option<Vec<
                 let result = side.engine.result().map(|r| r.to_vec());
                 return (status, result, side.now - started);
             }
-            Event::Done(_) => assert_eq!(side.engine.serve_start(1000, 1000, side.now as u32), Status::Ok),
+            Event::Done(_) => {
+                assert_eq!(side.engine.serve_start(1000, 1000, side.now as u32), Status::Ok)
+            }
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -884,17 +984,26 @@ fn one_call(sim: &mut Sim, name: &[u8], argument: &[u8]) -> (Status, Option<Vec<
 ///   with RECV_TIMEOUT after 20 attempts, or took the master's first-byte limit);
 /// - a repeated COMMAND_HEADER read as the start of COMMAND_DATA (bad CRC, no ack: the master
 ///   waited half its phase for the COMMAND_DATA ack, then retried).
+///
 /// The slave now skips the repeat (once per attempt) and reads on: every call succeeds in a
 /// few ms, whatever the argument length (shorter or longer than the 12-byte header).
 #[test]
 fn a_request_repeated_across_a_late_answer_is_skipped_by_the_slave() {
     println!("stall                                   calls  ok  slowest ms  slave late_requests");
-    for (what, header_ack) in [("before the COMMAND_HEADER ack", true), ("before reading RESULT_HEADER", false)] {
+    for (what, header_ack) in
+        [("before the COMMAND_HEADER ack", true), ("before reading RESULT_HEADER", false)]
+    {
         for stall in [4u64, 5, 6, 8, 12] {
             let mut calls = 0;
             let mut late_requests = 0;
             let mut slowest = 0;
-            for (seed, argument) in [(1u64, &b""[..]), (2, b"?"), (3, b"8 bytes!"), (4, b"nine byte"), (5, &[7u8; 700][..])] {
+            for (seed, argument) in [
+                (1u64, &b""[..]),
+                (2, b"?"),
+                (3, b"8 bytes!"),
+                (4, b"nine byte"),
+                (5, &[7u8; 700][..]),
+            ] {
                 let mut sim = Sim::new(0x12E9 + seed * 7919 + stall, 1000);
                 one_call(&mut sim, b"echo", b"first call: both sides in step");
                 sim.slave.engine.stats_reset();
@@ -905,8 +1014,17 @@ fn a_request_repeated_across_a_late_answer_is_skipped_by_the_slave() {
                 }
                 let (status, result, ms) = one_call(&mut sim, b"reverse", argument);
                 let expected: Vec<u8> = argument.iter().rev().copied().collect();
-                assert_eq!((status, result.as_deref()), (Status::Ok, Some(&expected[..])), "{what}, {stall} ms, {} B", argument.len());
-                assert!(ms < 60, "{what}, {stall} ms, {} B: took {ms} ms (a long wait, not a skip)", argument.len());
+                assert_eq!(
+                    (status, result.as_deref()),
+                    (Status::Ok, Some(&expected[..])),
+                    "{what}, {stall} ms, {} B",
+                    argument.len()
+                );
+                assert!(
+                    ms < 60,
+                    "{what}, {stall} ms, {} B: took {ms} ms (a long wait, not a skip)",
+                    argument.len()
+                );
                 calls += 1;
                 slowest = slowest.max(ms);
                 late_requests += sim.slave.engine.stats().late_requests;
@@ -930,7 +1048,8 @@ fn a_request_repeated_across_a_late_answer_is_skipped_by_the_slave() {
 /// bytes (it needs no option), and over a lossy link no call returns wrong data.
 #[test]
 fn a_pipelining_master_needs_half_the_round_trips_and_never_returns_wrong_data() {
-    let pipelining = || Engine::new(Role::Master, Config { pipeline: ALL_PIPELINED, ..Config::default() });
+    let pipelining =
+        || Engine::new(Role::Master, Config { pipeline: ALL_PIPELINED, ..Config::default() });
     let mut ms_per_call = [0.0f64; 2];
     for (i, pipeline) in [false, true].into_iter().enumerate() {
         let mut sim = Sim::new(0x919E, 1000);
@@ -946,11 +1065,19 @@ fn a_pipelining_master_needs_half_the_round_trips_and_never_returns_wrong_data()
         }
         let m = sim.master.engine.stats();
         ms_per_call[i] = tally.virtual_ms as f64 / tally.calls as f64;
-        println!("pipeline {pipeline:5}: {tally:?}, {:.2} virtual ms per call, master retries {}", ms_per_call[i], m.retries);
+        println!(
+            "pipeline {pipeline:5}: {tally:?}, {:.2} virtual ms per call, master retries {}",
+            ms_per_call[i], m.retries
+        );
         assert_eq!((tally.ok, tally.wrong), (300, 0), "pipeline {pipeline}: {tally:?}");
         assert_eq!(m.packets_received, 4 * 300, "every answer read once");
     }
-    assert!(ms_per_call[1] < 0.8 * ms_per_call[0], "pipelined {:.2} ms against {:.2} ms per call", ms_per_call[1], ms_per_call[0]);
+    assert!(
+        ms_per_call[1] < 0.8 * ms_per_call[0],
+        "pipelined {:.2} ms against {:.2} ms per call",
+        ms_per_call[1],
+        ms_per_call[0]
+    );
 
     let mut sim = Sim::new(0x919F, u64::from(u32::MAX) - 5_000);
     sim.master = Side::new(pipelining(), sim.slave.now);
@@ -1018,13 +1145,17 @@ fn a_pipelining_master_sends_each_request_behind_the_one_before() {
 ///   until the phase ended (SEND_TIMEOUT) whenever COMMAND_DATA is longer than the header.
 /// - Slave, RESULT_DATA request: the master waits for RESULT_DATA (its first-byte limit, half
 ///   its phase) while the slave waits for a request it dropped.
+///
 /// Seen between two unix-port peers over a TCP stream on a loaded machine (5 busy loops):
 /// 3 failed calls and several 1.5 s calls in 9,000. Retries after such a timeout keep the
 /// input now; every call succeeds in a few ms.
 #[test]
 fn an_answer_that_comes_while_its_waiter_is_descheduled_after_the_timeout_is_kept() {
     for argument in [&b""[..], &[9u8; 700][..]] {
-        for (what, master, packet) in [("master, ack", true, Packet::CommandHeader), ("slave, request", false, Packet::ResultData)] {
+        for (what, master, packet) in [
+            ("master, ack", true, Packet::CommandHeader),
+            ("slave, request", false, Packet::ResultData),
+        ] {
             let mut sim = Sim::new(0xDE5C + argument.len() as u64, 1000);
             one_call(&mut sim, b"echo", b"in step");
             if master {
@@ -1037,9 +1168,18 @@ fn an_answer_that_comes_while_its_waiter_is_descheduled_after_the_timeout_is_kep
             sim.link.stalls_after_timeout.push_back((master, packet, 4));
             let (status, result, ms) = one_call(&mut sim, b"reverse", argument);
             let expected: Vec<u8> = argument.iter().rev().copied().collect();
-            println!("{what}, {} B argument: {status:?} in {ms} ms, stall left unused: {}", argument.len(), sim.link.stalls_after_timeout.len());
+            println!(
+                "{what}, {} B argument: {status:?} in {ms} ms, stall left unused: {}",
+                argument.len(),
+                sim.link.stalls_after_timeout.len()
+            );
             assert!(sim.link.stalls_after_timeout.is_empty(), "{what}: the scenario did not occur");
-            assert_eq!((status, result.as_deref()), (Status::Ok, Some(&expected[..])), "{what}, {} B", argument.len());
+            assert_eq!(
+                (status, result.as_deref()),
+                (Status::Ok, Some(&expected[..])),
+                "{what}, {} B",
+                argument.len()
+            );
             assert!(ms < 60, "{what}, {} B: {ms} ms", argument.len());
             for _ in 0..3 {
                 assert_eq!(one_call(&mut sim, b"echo", b"after").0, Status::Ok);
@@ -1055,7 +1195,8 @@ fn an_answer_that_comes_while_its_waiter_is_descheduled_after_the_timeout_is_kep
 /// (the reference rule).
 #[test]
 fn every_single_lost_corrupted_truncated_or_late_packet_is_recovered_within_the_call() {
-    let packets = [Packet::CommandHeader, Packet::CommandData, Packet::ResultHeader, Packet::ResultData];
+    let packets =
+        [Packet::CommandHeader, Packet::CommandData, Packet::ResultHeader, Packet::ResultData];
     let kinds = [FaultKind::Drop, FaultKind::Corrupt, FaultKind::Truncate, FaultKind::Delay];
     let mut worst_ms = 0;
     let mut runs = 0;
@@ -1070,14 +1211,18 @@ fn every_single_lost_corrupted_truncated_or_late_packet_is_recovered_within_the_
                         sim.run_call(&mut warm);
                         assert_eq!(warm.ok, 1);
                         sim.link.single_fault = Some(SingleFault { from_master, packet, kind });
-                        let argument: Vec<u8> = (0..argument_len).map(|i| (i * 31 + seed as usize) as u8).collect();
+                        let argument: Vec<u8> =
+                            (0..argument_len).map(|i| (i * 31 + seed as usize) as u8).collect();
                         let (status, result, ms) = one_call(&mut sim, b"echo", &argument);
                         let what = format!(
                             "{} slave, {kind:?} {packet:?} from the {}, {argument_len} B",
                             if reference_slave { "reference-rule" } else { "our" },
                             if from_master { "master" } else { "slave" }
                         );
-                        assert!(sim.link.single_fault.is_none(), "{what}: the fault was not applied");
+                        assert!(
+                            sim.link.single_fault.is_none(),
+                            "{what}: the fault was not applied"
+                        );
                         assert_eq!(status, Status::Ok, "{what}");
                         assert_eq!(result.as_deref(), Some(&argument[..]), "{what}");
                         worst_ms = worst_ms.max(ms);

@@ -27,7 +27,9 @@ impl Json {
     }
     pub fn get(&self, key: &str) -> &Json {
         match self {
-            Json::Obj(kv) => &kv.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no key {key}")).1,
+            Json::Obj(kv) => {
+                &kv.iter().find(|(k, _)| k == key).unwrap_or_else(|| panic!("no key {key}")).1
+            }
             _ => panic!("not an object"),
         }
     }
@@ -131,8 +133,11 @@ impl Parser<'_> {
                             b'n' => out.push('\n'),
                             b't' => out.push('\t'),
                             b'u' => {
-                                let h = std::str::from_utf8(&self.s[self.i + 1..self.i + 5]).unwrap();
-                                out.push(char::from_u32(u32::from_str_radix(h, 16).unwrap()).unwrap());
+                                let h =
+                                    std::str::from_utf8(&self.s[self.i + 1..self.i + 5]).unwrap();
+                                out.push(
+                                    char::from_u32(u32::from_str_radix(h, 16).unwrap()).unwrap(),
+                                );
                                 self.i += 4;
                             }
                             c => out.push(c as char),
@@ -245,10 +250,12 @@ impl Script {
                     }
                     None => (IoStatus::Timeout, None, timeout_ms),
                 },
-                Io::Recv { len, into: None, timeout_ms, prefix, .. } => match self.take(len - prefix.len()) {
-                    Some(bytes) => (IoStatus::Ok, Some([prefix, bytes].concat()), 0),
-                    None => (IoStatus::Timeout, None, timeout_ms),
-                },
+                Io::Recv { len, into: None, timeout_ms, prefix, .. } => {
+                    match self.take(len - prefix.len()) {
+                        Some(bytes) => (IoStatus::Ok, Some([prefix, bytes].concat()), 0),
+                        None => (IoStatus::Timeout, None, timeout_ms),
+                    }
+                }
                 Io::Dispatch { name_hash, argument } => {
                     let result = cb.dispatch(name_hash, argument).unwrap_or_default();
                     let mut packet = vec![0u8; result.len() + 4];
@@ -299,7 +306,9 @@ pub fn slave_bytes(result: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_HEADER));
     out.extend_from_slice(&omv_rpc::wire::empty_packet(omv_rpc::wire::MAGIC_COMMAND_DATA));
-    out.extend_from_slice(&omv_rpc::wire::U32Packet::result_header(result.len() as u32).emit());
+    out.extend_from_slice(
+        &omv_rpc::wire::ResultHeaderRepr { result_len: result.len() as u32 }.to_bytes(),
+    );
     let mut data = command_packet(result);
     omv_rpc::wire::frame(omv_rpc::wire::MAGIC_RESULT_DATA, &mut data);
     out.extend_from_slice(&data);
@@ -310,7 +319,9 @@ pub fn slave_bytes(result: &[u8]) -> Vec<u8> {
 pub fn master_bytes(name_hash: u32, argument: &[u8]) -> Vec<u8> {
     use omv_rpc::wire;
     let mut out = Vec::new();
-    out.extend_from_slice(&wire::CommandHeader { name_hash, argument_len: argument.len() as u32 }.emit());
+    out.extend_from_slice(
+        &wire::CommandHeaderRepr { name_hash, argument_len: argument.len() as u32 }.to_bytes(),
+    );
     let mut data = command_packet(argument);
     wire::frame(wire::MAGIC_COMMAND_DATA, &mut data);
     out.extend_from_slice(&data);

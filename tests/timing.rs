@@ -5,7 +5,7 @@
 
 mod support;
 
-use omv_rpc::wire::{self, CommandHeader, U32Packet};
+use omv_rpc::wire::{self, CommandHeaderRepr, ResultHeaderRepr, StreamHeaderRepr, StreamSetupRepr};
 use omv_rpc::{Config, Engine, Io, IoStatus, Packet, Reason, Role, Status};
 use support::*;
 
@@ -38,7 +38,10 @@ fn seen(e: &mut Engine<Vec<u8>>, now: u32) -> Seen {
     };
     match (role, &seen) {
         (Role::Master, Seen::Recv(Packet::ResultData, timeout_ms, _)) => {
-            assert!(start_timeout > 0 && start_timeout <= *timeout_ms, "RESULT_DATA: {start_timeout} of {timeout_ms}")
+            assert!(
+                start_timeout > 0 && start_timeout <= *timeout_ms,
+                "RESULT_DATA: {start_timeout} of {timeout_ms}"
+            )
         }
         _ => assert_eq!(start_timeout, 0, "{role:?} {seen:?}: no first-byte limit"),
     }
@@ -81,7 +84,11 @@ fn master_attempts(phase_timeout: u32, config: Config) -> (Vec<u32>, Status, u32
                 ok(&mut e, now);
             }
             Seen::Recv(Packet::CommandHeader, t, 4) => {
-                assert_eq!(t, *shorts.last().unwrap(), "send and receive use the same short timeout");
+                assert_eq!(
+                    t,
+                    *shorts.last().unwrap(),
+                    "send and receive use the same short timeout"
+                );
                 now += t;
                 e.complete(now, IoStatus::Timeout, None);
             }
@@ -160,7 +167,10 @@ fn slave_short_timeout_starts_at_2_and_grows_by_1_capped_at_the_phase() {
     assert_eq!(&shorts[..4], &[2, 3, 4, 5]);
     assert_eq!(shorts, reference_schedule(2, 30, |t| t + 1));
     let err = e.last_error();
-    assert_eq!((err.status, err.packet, err.reason), (Status::NoCommand, Packet::CommandHeader, Reason::Timeout));
+    assert_eq!(
+        (err.status, err.packet, err.reason),
+        (Status::NoCommand, Packet::CommandHeader, Reason::Timeout)
+    );
     // The cap: a phase of 3 ms grows 2 -> 3 and stays.
     let mut e = slave();
     e.serve_start(4, 1000, 0);
@@ -213,7 +223,7 @@ fn master_call_uses_short_then_long_timeouts_and_resets_them_in_phase_2() {
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultHeader, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultHeader, 3, 8));
-    feed(&mut e, now, &U32Packet::result_header(2).emit());
+    feed(&mut e, now, &ResultHeaderRepr { result_len: 2 }.to_bytes());
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::ResultData, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::ResultData, 5000, 6));
@@ -235,9 +245,15 @@ fn to_result_data(e: &mut Engine<Vec<u8>>, mut now: u32, step_ms: u32) -> u32 {
                 ok(e, now);
                 now += step_ms;
             }
-            Seen::Recv(Packet::CommandHeader, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER)),
-            Seen::Recv(Packet::CommandData, ..) => feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA)),
-            Seen::Recv(Packet::ResultHeader, ..) => feed(e, now, &U32Packet::result_header(2).emit()),
+            Seen::Recv(Packet::CommandHeader, ..) => {
+                feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER))
+            }
+            Seen::Recv(Packet::CommandData, ..) => {
+                feed(e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA))
+            }
+            Seen::Recv(Packet::ResultHeader, ..) => {
+                feed(e, now, &ResultHeaderRepr { result_len: 2 }.to_bytes())
+            }
             Seen::Recv(Packet::ResultData, ..) => return now,
             other => panic!("unexpected {other:?}"),
         }
@@ -292,11 +308,16 @@ fn master_reply_waits_add_the_wire_time_and_are_measured_from_the_request() {
     // A slow link (set_timing(bytes_per_s=1000), 1 byte/ms): the COMMAND_DATA ack may come
     // only after the slave has all of COMMAND_DATA (104 bytes on the wire: 104 ms, + 1 + the
     // 3 ms short timeout), and every wait is at least its own bytes' wire time.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Master, Config { bytes_per_s: 1000, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Master, Config { bytes_per_s: 1000, ..Config::default() });
     e.call_start(1, command_packet(&[7; 100]), 1000, 1000, 0);
     assert_eq!(seen(&mut e, 0), Seen::Flush);
     ok(&mut e, 0);
-    assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandHeader, 16, 12), "12 bytes: 12 + 1 + 3 ms");
+    assert_eq!(
+        seen(&mut e, 0),
+        Seen::Send(Packet::CommandHeader, 16, 12),
+        "12 bytes: 12 + 1 + 3 ms"
+    );
     ok(&mut e, 0);
     feed(&mut e, 0, &wire::empty_packet(wire::MAGIC_COMMAND_HEADER));
     assert_eq!(seen(&mut e, 0), Seen::Send(Packet::CommandData, 5000, 104));
@@ -347,7 +368,8 @@ fn a_transport_error_pauses_before_the_next_attempt() {
     assert_eq!(e.stats().transport_errors, 1);
     assert_eq!(e.stats().retries, 1);
     // Configurable.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { error_pause_ms: 50, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Slave, Config { error_pause_ms: 50, ..Config::default() });
     e.serve_start(1000, 1000, 0);
     assert_eq!(seen(&mut e, 0), Seen::Flush);
     ok(&mut e, 0);
@@ -364,14 +386,14 @@ fn slave_turn_uses_short_then_long_timeouts_and_resets_them_in_phase_b() {
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandHeader, 2, 12));
     // A first command header with a bad magic: the attempt fails, t grows to 3.
-    let mut bad = CommandHeader { name_hash: 5, argument_len: 1 }.emit();
+    let mut bad = CommandHeaderRepr { name_hash: 5, argument_len: 1 }.to_bytes();
     bad[0] ^= 1;
     feed(&mut e, now, &bad);
     assert_eq!(e.stats().bad_magic, 1);
     assert_eq!(seen(&mut e, now), Seen::Flush);
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandHeader, 3, 12));
-    feed(&mut e, now, &CommandHeader { name_hash: 5, argument_len: 1 }.emit());
+    feed(&mut e, now, &CommandHeaderRepr { name_hash: 5, argument_len: 1 }.to_bytes());
     assert_eq!(seen(&mut e, now), Seen::Send(Packet::CommandHeader, 3, 4));
     ok(&mut e, now);
     assert_eq!(seen(&mut e, now), Seen::Recv(Packet::CommandData, 5000, 5));
@@ -404,7 +426,7 @@ fn slave_result_phase_times_out_as_result_not_taken() {
     let mut now = 0;
     e.serve_start(1000, 20, now);
     ok(&mut e, now);
-    feed(&mut e, now, &CommandHeader { name_hash: 5, argument_len: 0 }.emit());
+    feed(&mut e, now, &CommandHeaderRepr { name_hash: 5, argument_len: 0 }.to_bytes());
     ok(&mut e, now);
     feed(&mut e, now, &wire::empty_packet(wire::MAGIC_COMMAND_DATA));
     ok(&mut e, now);
@@ -439,7 +461,7 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
     assert_eq!(seen(&mut r, now), Seen::Send(Packet::StreamSetup, 1000, 8));
     ok(&mut r, now);
     assert_eq!(seen(&mut r, now), Seen::Recv(Packet::StreamHeader, 1000, 8));
-    feed(&mut r, now, &U32Packet::stream_header(3).emit());
+    feed(&mut r, now, &StreamHeaderRepr { frame_len: 3 }.to_bytes());
     assert_eq!(seen(&mut r, now), Seen::Recv(Packet::StreamFrame, 777, 3));
     feed(&mut r, now, b"abc");
     assert_eq!(seen(&mut r, now), Seen::Deliver);
@@ -453,7 +475,7 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
     let mut w = slave();
     w.stream_writer_start(555, now);
     assert_eq!(seen(&mut w, now), Seen::Recv(Packet::StreamSetup, 1000, 8));
-    feed(&mut w, now, &U32Packet::stream_setup(1).emit());
+    feed(&mut w, now, &StreamSetupRepr { queue_depth: 1 }.to_bytes());
     assert_eq!(seen(&mut w, now), Seen::Produce);
     w.complete(now, IoStatus::Ok, Some(b"xy".to_vec()));
     assert_eq!(seen(&mut w, now), Seen::Send(Packet::StreamHeader, 1000, 8));
@@ -474,10 +496,12 @@ fn stream_waits_use_1000_ms_and_frames_the_callers_timeouts() {
 
 #[test]
 fn writer_clamps_the_queue_depth() {
-    for (asked, max, expect_unacked) in [(0u32, 0u32, 1usize), (1000, 0, 255), (9, 1, 1), (4, 0, 4)] {
-        let mut w: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { max_queue_depth: max, ..Config::default() });
+    for (asked, max, expect_unacked) in [(0u32, 0u32, 1usize), (1000, 0, 255), (9, 1, 1), (4, 0, 4)]
+    {
+        let mut w: Engine<Vec<u8>> =
+            Engine::new(Role::Slave, Config { max_queue_depth: max, ..Config::default() });
         w.stream_writer_start(100, 0);
-        feed(&mut w, 0, &U32Packet::stream_setup(asked).emit());
+        feed(&mut w, 0, &StreamSetupRepr { queue_depth: asked }.to_bytes());
         // Frames sent before the first ack wait: depth - depth / 2 ... then one per ack.
         let mut frames = 0;
         while seen(&mut w, 0) == Seen::Produce {
@@ -525,7 +549,11 @@ fn master_call(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec
 }
 
 /// The same, started at `now`.
-fn master_call_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32) -> (Status, Vec<u8>, Vec<usize>) {
+fn master_call_at(
+    e: &mut Engine<Vec<u8>>,
+    input: Vec<u8>,
+    now: u32,
+) -> (Status, Vec<u8>, Vec<usize>) {
     assert_eq!(e.call_start(0x51, command_packet(b"arg"), 100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
     peer.now = now;
@@ -546,7 +574,12 @@ fn slave_turn(e: &mut Engine<Vec<u8>>, input: Vec<u8>) -> (Status, Vec<u8>, Vec<
 }
 
 /// The same, started at `now`, with a callback that takes `callback_ms`.
-fn slave_turn_at(e: &mut Engine<Vec<u8>>, input: Vec<u8>, now: u32, callback_ms: u32) -> (Status, Vec<u8>, Vec<usize>) {
+fn slave_turn_at(
+    e: &mut Engine<Vec<u8>>,
+    input: Vec<u8>,
+    now: u32,
+    callback_ms: u32,
+) -> (Status, Vec<u8>, Vec<usize>) {
     assert_eq!(e.serve_start(100, 100, now), Status::Ok);
     let mut peer = Script::new(input);
     peer.now = now;
@@ -696,7 +729,7 @@ fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_lin
     master_call(&mut m, slave_bytes(b"arg"));
     master_call(&mut m, slave_bytes(b"arg"));
     assert_eq!(m.stream_reader_start(1, 100, 0), Status::Ok);
-    let mut writer_bytes = U32Packet::stream_header(2).emit().to_vec();
+    let mut writer_bytes = StreamHeaderRepr { frame_len: 2 }.to_bytes().to_vec();
     writer_bytes.extend_from_slice(b"ab");
     let mut peer = Script::new(writer_bytes);
     struct Keep;
@@ -716,7 +749,7 @@ fn the_stream_reader_always_flushes_before_its_setup_and_a_stream_leaves_the_lin
     let mut s = slave();
     slave_turn(&mut s, master_bytes(0x51, b"hi"));
     assert_eq!(s.stream_writer_start(100, 0), Status::Ok);
-    let mut peer = Script::new(U32Packet::stream_setup(4).emit().to_vec());
+    let mut peer = Script::new(StreamSetupRepr { queue_depth: 4 }.to_bytes().to_vec());
     struct One(bool);
     impl Callbacks for One {
         fn produce(&mut self) -> Option<Vec<u8>> {
@@ -759,7 +792,8 @@ fn in_sync_lasts_less_than_one_short_timeout() {
     assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 2).2, vec![]);
     assert_eq!(master_call_at(&mut m, slave_bytes(b"arg"), 5).2, vec![0]);
     // The window follows the configured short timeout (a slow link), across the u32 wrap.
-    let mut e: Engine<Vec<u8>> = Engine::new(Role::Slave, Config { short_timeout_ms: 30, ..Config::default() });
+    let mut e: Engine<Vec<u8>> =
+        Engine::new(Role::Slave, Config { short_timeout_ms: 30, ..Config::default() });
     let start = u32::MAX - 10;
     slave_turn_at(&mut e, cmd(), start, 0);
     assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(29), 0).2, vec![]);

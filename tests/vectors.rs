@@ -13,7 +13,12 @@ fn every_recorded_crc() {
     let cases = v.get("crc16").arr();
     assert!(cases.len() >= 6);
     for c in cases {
-        assert_eq!(crc16(&c.get("hex").hex()) as f64, c.get("crc").num(), "crc of {}", c.get("hex").str());
+        assert_eq!(
+            crc16(&c.get("hex").hex()) as f64,
+            c.get("crc").num(),
+            "crc of {}",
+            c.get("hex").str()
+        );
     }
 }
 
@@ -71,7 +76,10 @@ fn master_reproduces(engine: &mut Engine<Vec<u8>>, c: &Recorded) {
     assert_eq!(engine.result().unwrap(), &c.result[..], "result of {}", c.name);
     assert_eq!(engine.result_len() as usize, c.result.len());
     let stats = engine.stats();
-    assert_eq!((stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries), (1, 4, 4, 0));
+    assert_eq!(
+        (stats.calls_ok, stats.packets_sent, stats.packets_received, stats.retries),
+        (1, 4, 4, 0)
+    );
 }
 
 /// The slave, fed the master's recorded bytes, writes exactly the slave's recorded bytes; it
@@ -80,7 +88,10 @@ fn slave_reproduces(engine: &mut Engine<Vec<u8>>, all: &[Recorded], c: &Recorded
     struct Registered<'a>(&'a [Recorded], Vec<(u32, Vec<u8>)>);
     impl Callbacks for Registered<'_> {
         fn dispatch(&mut self, name_hash: u32, argument: &[u8]) -> Option<Vec<u8>> {
-            let call = self.0.iter().find(|c| c.registered && omv_rpc::name_hash(c.name.as_bytes()) == name_hash)?;
+            let call = self
+                .0
+                .iter()
+                .find(|c| c.registered && omv_rpc::name_hash(c.name.as_bytes()) == name_hash)?;
             self.1.push((name_hash, argument.to_vec()));
             // The recorded callbacks: echo returns its argument, the others their recorded result.
             Some(if call.name == "echo" { argument.to_vec() } else { call.result.clone() })
@@ -242,7 +253,11 @@ impl CEngine {
 
 /// Drives a C-ABI engine against recorded input; `dispatch` returns the result payload.
 /// Returns the status, the bytes written, the last caller buffer and the number of FLUSHes.
-fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>) -> (u32, Vec<u8>, Vec<u8>, usize) {
+fn run_c(
+    e: &mut CEngine,
+    input: &[u8],
+    dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>,
+) -> (u32, Vec<u8>, Vec<u8>, usize) {
     let mut at = 0;
     let mut flushes = 0;
     let mut written = Vec::new();
@@ -252,7 +267,11 @@ fn run_c(e: &mut CEngine, input: &[u8], dispatch: &dyn Fn(u32, &[u8]) -> Vec<u8>
     loop {
         let io = e.poll(0);
         let again = e.poll(0);
-        assert_eq!((io.action, io.len, io.data), (again.action, again.len, again.data), "poll has no side effects");
+        assert_eq!(
+            (io.action, io.len, io.data),
+            (again.action, again.len, again.data),
+            "poll has no side effects"
+        );
         unsafe {
             match io.action {
                 0 => return (io.status, written, caller_buf, flushes),
@@ -298,9 +317,12 @@ fn echo_through_the_c_abi_in_both_roles() {
     let mut m = CEngine::new(0);
     let mut packet = command_packet(&echo.argument);
     let hash = unsafe { omv_rpc_name_hash(echo.name.as_ptr(), echo.name.len()) };
-    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    let started = unsafe {
+        omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0)
+    };
     assert_eq!(started, 0);
-    let (status, written, result_packet, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    let (status, written, result_packet, flushes) =
+        run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
     assert_eq!(status, 0);
     assert_eq!(written, echo.master_to_slave);
     assert_eq!(flushes, 1, "a new engine flushes once");
@@ -314,9 +336,12 @@ fn echo_through_the_c_abi_in_both_roles() {
     assert_eq!(stats.calls_ok, 1);
     // The same call again, back to back: in sync, no FLUSH.
     let mut packet = command_packet(&echo.argument);
-    let started = unsafe { omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0) };
+    let started = unsafe {
+        omv_rpc_call_start(&mut *m.0, hash, packet.as_mut_ptr(), packet.len(), 1000, 1000, 0)
+    };
     assert_eq!(started, 0);
-    let (status, written, _, flushes) = run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
+    let (status, written, _, flushes) =
+        run_c(&mut m, &echo.slave_to_master, &|_, _| unreachable!());
     assert_eq!((status, flushes), (0, 0));
     assert_eq!(written, echo.master_to_slave);
 
@@ -369,4 +394,132 @@ fn poll_is_repeatable_and_abort_leaves_the_engine_reusable() {
     assert_eq!(peer.written, echo.master_to_slave);
     assert_eq!(peer.flushes, vec![0], "after an abort the first attempt flushes");
     assert_eq!(engine.result().unwrap(), &echo.result[..]);
+}
+
+// ----- packet by packet (smoltcp style: deconstruct, parse, emit, construct) -----
+
+use omv_rpc::wire::{
+    self, CommandHeaderRepr, DataRepr, EmptyRepr, Packet as View, ResultHeaderRepr,
+    StreamHeaderRepr, StreamSetupRepr, WireError,
+};
+
+/// Cuts the next `len` bytes off `stream`.
+fn take<'a>(stream: &mut &'a [u8], len: usize) -> &'a [u8] {
+    assert!(stream.len() >= len, "the recorded stream ends early");
+    let (packet, rest) = stream.split_at(len);
+    *stream = rest;
+    packet
+}
+
+/// The view of one recorded packet says what the table of PROTOCOL.md says, and a CRC flip
+/// is caught.
+fn deconstruct(packet: &[u8], magic: u16, payload_len: usize) {
+    let view = View::new_checked(packet).unwrap();
+    assert_eq!(view.magic(), magic);
+    assert_eq!(view.payload().len(), payload_len);
+    assert_eq!(&packet[wire::PAYLOAD_OFFSET..packet.len() - 2], view.payload());
+    assert_eq!(
+        view.crc(),
+        u16::from_le_bytes([packet[packet.len() - 2], packet[packet.len() - 1]])
+    );
+    assert!(view.verify_crc());
+    let mut damaged = packet.to_vec();
+    *damaged.last_mut().unwrap() ^= 0x80;
+    assert_eq!(View::new_unchecked(&damaged[..]).check(magic), Err(WireError::BadCrc));
+}
+
+/// An empty recorded packet (ack or request): parse, then emit gives the same bytes.
+fn empty_packet_round_trips(packet: &[u8], magic: u16) {
+    deconstruct(packet, magic, 0);
+    let repr = EmptyRepr::parse(magic, &View::new_unchecked(packet)).unwrap();
+    assert_eq!(repr.buffer_len(), packet.len());
+    assert_eq!(&repr.to_bytes()[..], packet);
+}
+
+/// A recorded data packet: parse, then framing the same payload in a new buffer gives the same
+/// bytes.
+fn data_packet_round_trips(packet: &[u8], magic: u16, data: &[u8]) {
+    deconstruct(packet, magic, data.len());
+    let repr = DataRepr::parse(magic, &View::new_unchecked(packet)).unwrap();
+    assert_eq!(repr, DataRepr { magic, data_len: data.len() as u32 });
+    let mut built = vec![0u8; repr.buffer_len()];
+    let mut view = View::new_checked(&mut built[..]).unwrap();
+    view.payload_mut().copy_from_slice(data);
+    repr.emit(&mut view);
+    assert_eq!(&built[..], packet);
+}
+
+#[test]
+fn every_recorded_call_packet_by_packet() {
+    let calls = recorded_calls();
+    assert!(calls.len() >= 5);
+    for c in &calls {
+        let mut m = &c.master_to_slave[..];
+        let header = take(&mut m, wire::COMMAND_HEADER_LEN);
+        deconstruct(header, wire::MAGIC_COMMAND_HEADER, 8);
+        let repr = CommandHeaderRepr::parse(&View::new_unchecked(header)).unwrap();
+        assert_eq!(
+            repr,
+            CommandHeaderRepr {
+                name_hash: name_hash(c.name.as_bytes()),
+                argument_len: c.argument.len() as u32
+            },
+            "COMMAND_HEADER of {}",
+            c.name
+        );
+        assert_eq!(repr.buffer_len(), header.len());
+        assert_eq!(&repr.to_bytes()[..], header);
+        let data = take(&mut m, c.argument.len() + wire::PACKET_OVERHEAD);
+        data_packet_round_trips(data, wire::MAGIC_COMMAND_DATA, &c.argument);
+        empty_packet_round_trips(take(&mut m, 4), wire::MAGIC_RESULT_HEADER);
+        empty_packet_round_trips(take(&mut m, 4), wire::MAGIC_RESULT_DATA);
+        assert!(m.is_empty(), "the master of {} wrote 4 packets", c.name);
+
+        let mut s = &c.slave_to_master[..];
+        empty_packet_round_trips(take(&mut s, 4), wire::MAGIC_COMMAND_HEADER);
+        empty_packet_round_trips(take(&mut s, 4), wire::MAGIC_COMMAND_DATA);
+        let header = take(&mut s, wire::U32_PACKET_LEN);
+        deconstruct(header, wire::MAGIC_RESULT_HEADER, 4);
+        let repr = ResultHeaderRepr::parse(&View::new_unchecked(header)).unwrap();
+        assert_eq!(repr.result_len as usize, c.result.len(), "RESULT_HEADER of {}", c.name);
+        assert_eq!(&repr.to_bytes()[..], header);
+        let data = take(&mut s, c.result.len() + wire::PACKET_OVERHEAD);
+        data_packet_round_trips(data, wire::MAGIC_RESULT_DATA, &c.result);
+        assert!(s.is_empty(), "the slave of {} wrote 4 packets", c.name);
+    }
+}
+
+#[test]
+fn recorded_stream_packet_by_packet() {
+    let st = recorded_stream();
+    let mut r = &st.reader_to_writer[..];
+    let setup = take(&mut r, wire::U32_PACKET_LEN);
+    deconstruct(setup, wire::MAGIC_STREAM_SETUP, 4);
+    let repr = StreamSetupRepr::parse(&View::new_unchecked(setup)).unwrap();
+    assert_eq!(repr, StreamSetupRepr { queue_depth: st.queue_depth });
+    assert_eq!(&repr.to_bytes()[..], setup);
+    // The rest are ack bytes, one per frame acked, in LFSR order.
+    let mut lfsr = wire::AckLfsr::START;
+    assert!(!r.is_empty());
+    for &ack in r {
+        assert_eq!(ack, lfsr.0);
+        lfsr.advance();
+    }
+
+    let mut w = &st.writer_to_reader[..];
+    for frame in &st.frames {
+        let header = take(&mut w, wire::U32_PACKET_LEN);
+        deconstruct(header, wire::MAGIC_STREAM_HEADER, 4);
+        let repr = StreamHeaderRepr::parse(&View::new_unchecked(header)).unwrap();
+        assert_eq!(repr.frame_len as usize, frame.len());
+        assert_eq!(&repr.to_bytes()[..], header);
+        // Every other magic is refused, and so is a header of the wrong length.
+        assert_eq!(StreamSetupRepr::parse(&View::new_unchecked(header)), Err(WireError::BadMagic));
+        assert_eq!(
+            StreamHeaderRepr::parse(&View::new_unchecked(&header[..7])),
+            Err(WireError::Truncated)
+        );
+        assert_eq!(take(&mut w, frame.len()), &frame[..], "the frame's raw bytes, no crc");
+    }
+    assert!(w.is_empty());
 }

@@ -19,7 +19,7 @@ mod link;
 
 use std::time::{Duration, Instant};
 
-use omv_rpc::engine::{pipeline, Config, Engine, Io, IoStatus, LastError, Packet, Reason, Role, Stats, Status};
+use omv_rpc::engine::{pipeline, Config, Engine, Io, IoStatus, LastError, Packet, Role, Stats, Status};
 use omv_rpc::wire;
 use pyo3::exceptions::{PyOSError, PyTimeoutError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -27,8 +27,8 @@ use pyo3::types::{PyBool, PyByteArray, PyBytes, PyDict, PyMemoryView, PyString};
 
 use link::Link;
 
-/// Default limit on lengths accepted off the wire (docs/python-api.md: 1 MiB).
-const DEFAULT_MAX_LEN: u32 = 1 << 20;
+/// Default limit on lengths accepted off the wire: the engine's (1 MiB).
+const DEFAULT_MAX_LEN: u32 = omv_rpc::defaults::MAX_DATA_LEN;
 
 /// One thing to do, owned (no borrow of the engine), so that Python may run meanwhile.
 enum Action {
@@ -64,47 +64,9 @@ fn is_data(packet: Packet) -> bool {
     matches!(packet, Packet::CommandData | Packet::ResultData)
 }
 
+/// The names are the engine's (`Status::name`, as `OMV_RPC_STATUS_NAMES` in the C header).
 pub fn status_name(s: Status) -> &'static str {
-    match s {
-        Status::Ok => "OK",
-        Status::SendTimeout => "SEND_TIMEOUT",
-        Status::RecvTimeout => "RECV_TIMEOUT",
-        Status::NoCommand => "NO_COMMAND",
-        Status::ResultNotTaken => "RESULT_NOT_TAKEN",
-        Status::StreamTimeout => "STREAM_TIMEOUT",
-        Status::StreamBadPacket => "STREAM_BAD_PACKET",
-        Status::StreamBadAck => "STREAM_BAD_ACK",
-        Status::StreamTooLong => "STREAM_TOO_LONG",
-        Status::StreamStopped => "STREAM_STOPPED",
-        Status::TransportError => "TRANSPORT_ERROR",
-        Status::Busy => "BUSY",
-        Status::BadBuffer => "BAD_BUFFER",
-    }
-}
-
-fn packet_name(p: Packet) -> &'static str {
-    match p {
-        Packet::None => "NONE",
-        Packet::CommandHeader => "COMMAND_HEADER",
-        Packet::CommandData => "COMMAND_DATA",
-        Packet::ResultHeader => "RESULT_HEADER",
-        Packet::ResultData => "RESULT_DATA",
-        Packet::StreamSetup => "STREAM_SETUP",
-        Packet::StreamHeader => "STREAM_HEADER",
-        Packet::StreamFrame => "STREAM_FRAME",
-        Packet::StreamAck => "STREAM_ACK",
-    }
-}
-
-fn reason_name(r: Reason) -> &'static str {
-    match r {
-        Reason::None => "none",
-        Reason::Timeout => "timeout",
-        Reason::BadMagic => "bad_magic",
-        Reason::BadCrc => "bad_crc",
-        Reason::TooLong => "too_long",
-        Reason::Transport => "transport",
-    }
+    s.name()
 }
 
 fn add_stats(a: Stats, b: Stats) -> Stats {
@@ -145,9 +107,9 @@ fn packet_around(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
 
 fn framed(payload: &[u8]) -> Vec<u8> {
     let mut packet = Vec::with_capacity(payload.len() + wire::PACKET_OVERHEAD);
-    packet.extend_from_slice(&[0, 0]);
+    packet.resize(wire::PAYLOAD_OFFSET, 0);
     packet.extend_from_slice(payload);
-    packet.extend_from_slice(&[0, 0]);
+    packet.resize(payload.len() + wire::PACKET_OVERHEAD, 0);
     packet
 }
 
@@ -643,23 +605,19 @@ impl Session {
         }
     }
 
-    /// "<STATUS>: <PACKET> <reason> (<n> attempts)" of the last operation that failed.
+    /// "<STATUS>: <PACKET> <reason> (<n> attempt[s])" of the last operation that failed: the
+    /// engine's text (`LastError::describe`, the module's `omv_rpc_last_error_text`).
     fn last_error_text(&self) -> String {
         let e: LastError = self.engine.last_error();
-        format!(
-            "{}: {} {} ({} attempt{})",
-            status_name(e.status),
-            packet_name(e.packet),
-            reason_name(e.reason),
-            e.attempts,
-            if e.attempts == 1 { "" } else { "s" }
-        )
+        let mut text = [0u8; 96];
+        let n = e.describe(&mut text);
+        String::from_utf8_lossy(&text[..n]).into_owned()
     }
 
     /// (status, packet, reason, attempts) names and count of the last failed operation.
     fn last_error_info(&self) -> (&'static str, &'static str, &'static str, u32) {
         let e = self.engine.last_error();
-        (status_name(e.status), packet_name(e.packet), reason_name(e.reason), e.attempts)
+        (e.status.name(), e.packet.name(), e.reason.name(), e.attempts)
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

@@ -1,32 +1,5 @@
-//! The wire format (PROTOCOL.md): the six packet magics, the CRC, the name hash, and packets
-//! as zero-copy views over caller-owned buffers.
-//!
-//! Every packet is `| magic: u16 | payload | crc: u16 |`, little-endian, with the CRC over magic
-//! and payload. A packet is valid only if both its magic and its CRC match.
-
-/// COMMAND_HEADER: u32 name hash, u32 argument length (the slave's ack is empty).
-pub const MAGIC_COMMAND_HEADER: u16 = 0x1209;
-/// COMMAND_DATA: the argument bytes (the slave's ack is empty).
-pub const MAGIC_COMMAND_DATA: u16 = 0xABD1;
-/// RESULT_HEADER: u32 result length (the master's request is empty).
-pub const MAGIC_RESULT_HEADER: u16 = 0x9021;
-/// RESULT_DATA: the result bytes (the master's request is empty).
-pub const MAGIC_RESULT_DATA: u16 = 0x1DBA;
-/// STREAM_SETUP: u32 queue depth.
-pub const MAGIC_STREAM_SETUP: u16 = 0xEDF6;
-/// STREAM_HEADER: u32 length of the raw frame that follows.
-pub const MAGIC_STREAM_HEADER: u16 = 0x542E;
-
-/// Magic (2 bytes) plus CRC (2 bytes) around every payload.
-pub const PACKET_OVERHEAD: usize = 4;
-/// An empty packet (ack or request).
-pub const EMPTY_PACKET_LEN: usize = PACKET_OVERHEAD;
-/// COMMAND_HEADER with its two u32 fields.
-pub const COMMAND_HEADER_LEN: usize = PACKET_OVERHEAD + 8;
-/// RESULT_HEADER, STREAM_SETUP and STREAM_HEADER carry one u32.
-pub const U32_PACKET_LEN: usize = PACKET_OVERHEAD + 4;
-/// The longest packet the engine builds or receives in its own buffers.
-pub const MAX_HEADER_LEN: usize = COMMAND_HEADER_LEN;
+//! CRC-16/IBM-3740 (PROTOCOL.md, "Packets"): the one checksum of every packet, computed the
+//! fastest way each target allows.
 
 /// CRC-16/IBM-3740 (also called CCITT-FALSE): poly 0x1021, init 0xFFFF, no reflection, no xorout.
 /// The one CRC of the engine; how it is computed depends on the target:
@@ -57,7 +30,8 @@ pub fn crc16(data: &[u8]) -> u16 {
 }
 
 #[cfg(not(any(feature = "std", target_arch = "x86_64")))]
-const CRC16_TABLE1: crc::Crc<u16, crc::Table<1>> = crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
+const CRC16_TABLE1: crc::Crc<u16, crc::Table<1>> =
+    crc::Crc::<u16, crc::Table<1>>::new(&crc::CRC_16_IBM_3740);
 
 /// The CRC polynomial (x^16 + x^12 + x^5 + 1, most significant bit first, x^16 implied).
 #[cfg(any(feature = "std", target_arch = "x86_64"))]
@@ -338,7 +312,9 @@ mod fold {
         if data.len() < 2 * PERIOD {
             return fold_message::<1>(crc, data, data.len());
         }
-        let Some((head, mut periods)) = data.split_at_checked(data.len() % PERIOD) else { return 0 };
+        let Some((head, mut periods)) = data.split_at_checked(data.len() % PERIOD) else {
+            return 0;
+        };
         let mut register = fold_message::<1>(crc, head, head.len());
         while let Some((four, rest)) = periods.split_at_checked(4 * PERIOD) {
             register ^= fold_message::<4>(0, four, PERIOD);
@@ -413,7 +389,8 @@ mod fold {
             return crc16_sliced_update(register, data.get(at..len).unwrap_or(&[]));
         }
         for i in at..len {
-            let byte = (0..COPIES).fold(0, |b, j| b ^ data.get(i + j * PERIOD).copied().unwrap_or(0));
+            let byte =
+                (0..COPIES).fold(0, |b, j| b ^ data.get(i + j * PERIOD).copied().unwrap_or(0));
             register = crc16_sliced_update(register, &[byte]);
         }
         register
@@ -450,146 +427,6 @@ mod fold {
     }
 }
 
-/// The 32-bit djb2-xor hash that names a callback: `h = 5381; h = (h * 33) ^ b` for each byte,
-/// wrapping in u32 on every target (the reference's 64-bit port forgets to).
-pub fn name_hash(name: &[u8]) -> u32 {
-    name.iter()
-        .fold(5381u32, |h, &b| h.wrapping_mul(33) ^ u32::from(b))
-}
-
-/// Why a packet is not valid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WireError {
-    /// Shorter than the packet it should be.
-    Truncated,
-    /// The magic is not the one expected.
-    BadMagic,
-    /// The magic is right but the CRC is not.
-    BadCrc,
-}
-
-/// Writes `magic` at `[0, 2)` and the CRC of `[0, len - 2)` at `[len - 2, len)`, so that the
-/// payload at `[2, len - 2)` becomes a packet in place. Buffers shorter than 4 bytes are left alone.
-pub fn frame(magic: u16, packet: &mut [u8]) {
-    let Some((body, crc)) = packet.split_last_chunk_mut::<2>() else { return };
-    let Some(m) = body.first_chunk_mut::<2>() else { return };
-    *m = magic.to_le_bytes();
-    *crc = crc16(body).to_le_bytes();
-}
-
-/// Checks that `packet` is a whole valid packet of `magic` and returns its payload.
-pub fn check(magic: u16, packet: &[u8]) -> Result<&[u8], WireError> {
-    let (body, crc) = packet.split_last_chunk::<2>().ok_or(WireError::Truncated)?;
-    let (m, payload) = body.split_first_chunk::<2>().ok_or(WireError::Truncated)?;
-    if *m != magic.to_le_bytes() {
-        return Err(WireError::BadMagic);
-    }
-    if *crc != crc16(body).to_le_bytes() {
-        return Err(WireError::BadCrc);
-    }
-    Ok(payload)
-}
-
-/// An empty packet of `magic`: the slave's acks and the master's requests.
-pub fn empty_packet(magic: u16) -> [u8; EMPTY_PACKET_LEN] {
-    let mut p = [0u8; EMPTY_PACKET_LEN];
-    frame(magic, &mut p);
-    p
-}
-
-fn u32_at(payload: &[u8], at: usize) -> Result<u32, WireError> {
-    payload
-        .get(at..at + 4)
-        .and_then(|b| b.try_into().ok())
-        .map(u32::from_le_bytes)
-        .ok_or(WireError::Truncated)
-}
-
-/// COMMAND_HEADER(name hash, argument length) from the master.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CommandHeader {
-    pub name_hash: u32,
-    pub argument_len: u32,
-}
-
-impl CommandHeader {
-    pub const LEN: usize = COMMAND_HEADER_LEN;
-
-    pub fn emit(&self) -> [u8; COMMAND_HEADER_LEN] {
-        let mut p = [0u8; COMMAND_HEADER_LEN];
-        p[2..6].copy_from_slice(&self.name_hash.to_le_bytes());
-        p[6..10].copy_from_slice(&self.argument_len.to_le_bytes());
-        frame(MAGIC_COMMAND_HEADER, &mut p);
-        p
-    }
-
-    pub fn parse(packet: &[u8]) -> Result<Self, WireError> {
-        if packet.len() != Self::LEN {
-            return Err(WireError::Truncated);
-        }
-        let payload = check(MAGIC_COMMAND_HEADER, packet)?;
-        Ok(Self { name_hash: u32_at(payload, 0)?, argument_len: u32_at(payload, 4)? })
-    }
-}
-
-/// A packet whose payload is one u32: RESULT_HEADER (result length), STREAM_SETUP (queue
-/// depth) and STREAM_HEADER (frame length).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct U32Packet {
-    pub magic: u16,
-    pub value: u32,
-}
-
-impl U32Packet {
-    pub const LEN: usize = U32_PACKET_LEN;
-
-    pub fn result_header(result_len: u32) -> Self {
-        Self { magic: MAGIC_RESULT_HEADER, value: result_len }
-    }
-    pub fn stream_setup(queue_depth: u32) -> Self {
-        Self { magic: MAGIC_STREAM_SETUP, value: queue_depth }
-    }
-    pub fn stream_header(frame_len: u32) -> Self {
-        Self { magic: MAGIC_STREAM_HEADER, value: frame_len }
-    }
-
-    pub fn emit(&self) -> [u8; U32_PACKET_LEN] {
-        let mut p = [0u8; U32_PACKET_LEN];
-        p[2..6].copy_from_slice(&self.value.to_le_bytes());
-        frame(self.magic, &mut p);
-        p
-    }
-
-    /// Parses a packet that must carry `magic`.
-    pub fn parse(magic: u16, packet: &[u8]) -> Result<Self, WireError> {
-        if packet.len() != Self::LEN {
-            return Err(WireError::Truncated);
-        }
-        let payload = check(magic, packet)?;
-        Ok(Self { magic, value: u32_at(payload, 0)? })
-    }
-}
-
-/// The stream ack bytes: an 8-bit Galois LFSR starting at 255 (0xFF, 0xC7, 0xDB, 0xD5, ...).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AckLfsr(pub u8);
-
-impl AckLfsr {
-    pub const START: AckLfsr = AckLfsr(255);
-
-    /// Moves to the next ack byte.
-    pub fn advance(&mut self) {
-        let x = self.0;
-        self.0 = (x >> 1) ^ if x & 1 != 0 { 0xB8 } else { 0 };
-    }
-}
-
-impl Default for AckLfsr {
-    fn default() -> Self {
-        Self::START
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,7 +444,10 @@ mod tests {
         assert_eq!(crc16_sliced(b"123456789"), 0x29B1);
         assert_eq!(crc16_sliced(b""), 0xFFFF);
         // 32 bytes: two full slice-by-16 blocks, no tail.
-        assert_eq!(crc16_sliced(b"123456789123456789123456789ABCDE"), crc16_bitwise(b"123456789123456789123456789ABCDE"));
+        assert_eq!(
+            crc16_sliced(b"123456789123456789123456789ABCDE"),
+            crc16_bitwise(b"123456789123456789123456789ABCDE")
+        );
     }
 
     /// The definition, one bit at a time.
@@ -676,14 +516,21 @@ mod tests {
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn crc_folded_every_length() {
-        assert!(fold::cpu_has_pclmulqdq(), "the test host has no PCLMULQDQ: the fold is not tested");
+        assert!(
+            fold::cpu_has_pclmulqdq(),
+            "the test host has no PCLMULQDQ: the fold is not tested"
+        );
         let buffer = random_bytes(2048 + 16, 0x9E37_79B9_7F4A_7C15);
         for offset in 0..16 {
             let data = &buffer[offset..];
             let mut expected = 0xFFFF;
             for len in 0..=2048 {
                 let prefix = &data[..len];
-                assert_eq!(crc16_folded(prefix), Some(expected), "folded, offset {offset}, len {len}");
+                assert_eq!(
+                    crc16_folded(prefix),
+                    Some(expected),
+                    "folded, offset {offset}, len {len}"
+                );
                 assert_eq!(crc16_sliced(prefix), expected, "sliced, offset {offset}, len {len}");
                 assert_eq!(crc16(prefix), expected, "crc16, offset {offset}, len {len}");
                 if let Some(&b) = data.get(len) {
@@ -704,7 +551,11 @@ mod tests {
             for offset in [0, 1, 7, 15] {
                 let data = &buffer[offset..offset + 65536 + extra];
                 let expected = crc16_bitwise(data);
-                assert_eq!(crc16_folded(data), Some(expected), "64 KiB + {extra} at offset {offset}");
+                assert_eq!(
+                    crc16_folded(data),
+                    Some(expected),
+                    "64 KiB + {extra} at offset {offset}"
+                );
                 assert_eq!(crc16(data), expected, "crc16, 64 KiB + {extra} at offset {offset}");
             }
         }
@@ -714,12 +565,12 @@ mod tests {
             let data = vec![fill; 65536 + 5];
             assert_eq!(crc16_folded(&data), Some(crc16_bitwise(&data)), "all {fill:#x}");
         }
-        assert!(CRC16_FOLD_MIN_LEN <= 65536, "the dispatch test above must reach the fold");
+        const { assert!(CRC16_FOLD_MIN_LEN <= 65536, "the dispatch test above must reach the fold") };
     }
 
     /// Around every multiple of the period up to 7 (heads of 0..=40 and PERIOD - 40.. bytes; one
-    /// period alone, 2 = a pair, 3 = 2 + 1, 4 = a group of four, 5 = 4 + 1, 6 = 4 + 2, 7 = 4 + 2
-    /// + 1) and just below two periods (the plain fold), at an odd offset, against the bitwise
+    /// period alone, 2 = a pair, 3 = 2 + 1, 4 = a group of four, 5 = 4 + 1, 6 = 4 + 2,
+    /// 7 = 4 + 2 + 1) and just below two periods (the plain fold), at an odd offset, against the bitwise
     /// definition of every prefix.
     #[cfg(target_arch = "x86_64")]
     #[test]
@@ -733,7 +584,11 @@ mod tests {
         }
         for periods in 1..=7 {
             for len in periods * PERIOD - 40..=periods * PERIOD + 40 {
-                assert_eq!(crc16_folded(&data[..len]), Some(expected[len]), "{len} bytes ({periods} periods)");
+                assert_eq!(
+                    crc16_folded(&data[..len]),
+                    Some(expected[len]),
+                    "{len} bytes ({periods} periods)"
+                );
             }
         }
         // Any period-long block twice: the blocks weigh the same, so they cancel, and the
@@ -779,27 +634,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn lfsr_first_bytes() {
-        let mut l = AckLfsr::START;
-        let mut seen = [0u8; 4];
-        for s in seen.iter_mut() {
-            *s = l.0;
-            l.advance();
-        }
-        assert_eq!(seen, [0xFF, 0xC7, 0xDB, 0xD5]);
-    }
-
-    #[test]
-    fn frame_then_check() {
-        let mut p = [0u8, 0, 1, 2, 3, 0, 0];
-        frame(MAGIC_RESULT_DATA, &mut p);
-        assert_eq!(check(MAGIC_RESULT_DATA, &p), Ok(&[1u8, 2, 3][..]));
-        assert_eq!(check(MAGIC_COMMAND_DATA, &p), Err(WireError::BadMagic));
-        p[3] ^= 1;
-        assert_eq!(check(MAGIC_RESULT_DATA, &p), Err(WireError::BadCrc));
-        assert_eq!(check(MAGIC_RESULT_DATA, &p[..3]), Err(WireError::Truncated));
     }
 }
