@@ -801,3 +801,32 @@ fn in_sync_lasts_less_than_one_short_timeout() {
     assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(58), 29).2, vec![]);
     assert_eq!(slave_turn_at(&mut e, cmd(), start.wrapping_add(87 + 30), 0).2, vec![0]);
 }
+
+#[test]
+fn master_on_a_byte_stream_skips_a_second_result_header_where_result_data_is_due() {
+    // The answers to a late RESULT_HEADER request and to its repeat, back to back: the master
+    // skips the second RESULT_HEADER and reads RESULT_DATA behind it, without asking for it
+    // again (a reference slave sends RESULT_DATA only once).
+    let good = slave_bytes(b"result!");
+    let header_end = 4 + 4 + 8;
+    let mut input = good[..header_end].to_vec();
+    input.extend_from_slice(&good[8..header_end]);
+    input.extend_from_slice(&good[header_end..]);
+    let mut e = stream_master();
+    let (status, written, _) = master_call(&mut e, input.clone());
+    assert_eq!(status, Status::Ok);
+    assert_eq!(e.result(), Some(&b"result!"[..]));
+    assert_eq!(written, master_bytes(0x51, b"arg"), "one request of each");
+    assert_eq!(e.stats().stray_replies, 1);
+    // A second RESULT_HEADER with another length is no repeat: that attempt fails, and the
+    // retry's RESULT_HEADER request finds the RESULT_DATA (read as a late one).
+    let mut other = good[..header_end].to_vec();
+    other.extend_from_slice(&omv_rpc::wire::ResultHeaderRepr { result_len: 3 }.to_bytes());
+    other.extend_from_slice(&good[header_end..]);
+    let mut e = stream_master();
+    let (status, written, _) = master_call(&mut e, other);
+    assert_eq!(status, Status::Ok);
+    assert_eq!(e.result(), Some(&b"result!"[..]));
+    assert_ne!(written, master_bytes(0x51, b"arg"), "the attempt was retried");
+    assert!(e.stats().retries >= 1, "{:?}", e.stats());
+}

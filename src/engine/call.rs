@@ -24,6 +24,11 @@ pub(super) enum CallStep {
     /// The second half of RESULT_HEADER, after a stray ack was found in its first half.
     RecvResultHeaderRest,
     SendResultDataRequest,
+    /// The first 4 bytes of what comes where RESULT_DATA is due (split reads): RESULT_DATA,
+    /// or a second RESULT_HEADER (the answers to a late and a repeated request, back to back).
+    RecvResultDataHead,
+    /// The last 4 bytes of that second RESULT_HEADER, checked and skipped.
+    RecvStrayResultHeaderRest,
     RecvResultData,
 }
 
@@ -117,6 +122,17 @@ impl<B: Buffer> Engine<B> {
                 recv(Packet::ResultHeader, short, len, U32_PACKET_LEN, RecvInto::Rx(0))
             }
             CallStep::RecvResultHeaderRest => recv(
+                Packet::ResultHeader,
+                short,
+                U32_PACKET_LEN - EMPTY_PACKET_LEN,
+                U32_PACKET_LEN,
+                RecvInto::Rx(EMPTY_PACKET_LEN),
+            ),
+            CallStep::RecvResultDataHead => {
+                let len = EMPTY_PACKET_LEN;
+                recv(Packet::ResultData, self.reply_wait_ms, len, data_packet_len, RecvInto::Rx(0))
+            }
+            CallStep::RecvStrayResultHeaderRest => recv(
                 Packet::ResultHeader,
                 short,
                 U32_PACKET_LEN - EMPTY_PACKET_LEN,
@@ -273,9 +289,43 @@ impl<B: Buffer> Engine<B> {
                     self.reply_wait_ms = self.reply_wait(EMPTY_PACKET_LEN);
                     self.set_step(if self.pipelined(pipeline::RESULT_DATA_REQUEST) {
                         CallStep::RecvResultHeader
+                    } else if self.config.split_reads != 0 {
+                        CallStep::RecvResultDataHead
                     } else {
                         CallStep::RecvResultData
                     });
+                } else {
+                    self.attempt_failed(now);
+                }
+            }
+            CallStep::RecvResultDataHead => {
+                let magic = if status == IoStatus::Ok { self.rx_magic() } else { 0 };
+                if magic == MAGIC_RESULT_DATA {
+                    // Its first 4 bytes are in rx: the rest follows.
+                    self.call.late_result_data = true;
+                    self.set_step(CallStep::RecvResultData);
+                } else if magic == MAGIC_RESULT_HEADER {
+                    // A second RESULT_HEADER: the slave answered our repeated request as well
+                    // as the late one. RESULT_DATA comes behind it (a reference slave sends it
+                    // only once: the request must not be sent again).
+                    self.set_step(CallStep::RecvStrayResultHeaderRest);
+                } else if self.in_phase(now) && self.stray_ack_in_rx(status) {
+                    self.stats.stray_replies += 1;
+                } else if status == IoStatus::Timeout {
+                    // As for RESULT_DATA below: it may still come; the retry keeps the input.
+                    self.attempt_timed_out(now);
+                } else {
+                    if self.received(status, Packet::ResultData) {
+                        self.wire_error(Packet::ResultData, wire::WireError::BadMagic);
+                    }
+                    self.attempt_failed(now);
+                }
+            }
+            CallStep::RecvStrayResultHeaderRest => {
+                if self.received_result_header(status) == Some(self.data_len) && self.in_phase(now)
+                {
+                    self.stats.stray_replies += 1;
+                    self.set_step(CallStep::RecvResultDataHead);
                 } else {
                     self.attempt_failed(now);
                 }
