@@ -72,8 +72,15 @@ class Layout:
         self.cpu = make_value(config, "CPU")
         if not self.port:
             raise ApplyError(f"{self.board_config}: no PORT=")
-        self.port_config = first_file(self.modules / "ports" / self.port,
-                                      "port_config.mk", "omv_portconfig.mk")
+        port_dir = self.modules / "ports" / self.port
+        if self.port == "rp2":
+            raise ApplyError(f"{target}: the rp2 port builds through MicroPython's cmake "
+                             "(port_config.cmake); this command does make-based ports only")
+        self.port_config = first_file(port_dir, "port_config.mk", "omv_portconfig.mk")
+        # The Alif port's config only runs a make per core; the image is linked in <port>.mk.
+        own = port_dir / f"{self.port}.mk"
+        if own.is_file() and "micropy.mk" in own.read_text():
+            self.port_config = own
         self.micropython = self.base / "lib" / "micropython"
         if not (self.micropython / "py" / "py.mk").is_file():
             raise ApplyError(f"{self.micropython}: no MicroPython (git submodule update --init)")
