@@ -71,7 +71,7 @@ def libraries(root):
 def micropython(root, base):
     mp = f"{base}/lib/micropython" if base else "lib/micropython"
     write(root, f"{mp}/py/py.mk", "include $(MPY_REAL)/py/py.mk\n")
-    for port in ("stm32", "mimxrt"):
+    for port in ("stm32", "mimxrt", "alif"):
         write(root, f"{mp}/ports/{port}/Makefile", MPY_PORT_MAKEFILE)
     write(root, f"{mp}/mpy-cross/build/mpy-cross", "")
 
@@ -126,7 +126,19 @@ def make_lib_tree(root):
               "all: $(FIRMWARE)\n"
               "$(BUILD)/main.o:\n\t@mkdir -p $(BUILD) && touch $@\n"
               "$(FIRMWARE): $(OMV_FIRM_OBJ)\n" + LINK.format(objs="$(OMV_FIRM_OBJ)"))
+    # The Alif port: port_config.mk runs one make per core, alif.mk builds and links each.
+    write(root, "ports/alif/port_config.mk",
+          "all: $(FIRMWARE)\n$(FIRMWARE):\n\t@$(MAKE) -f $(OMV_PORT_DIR)/alif.mk MCU_CORE=M55_HP\n")
+    write(root, "ports/alif/alif.mk",
+          "include $(OMV_BOARD_CONFIG_DIR)/board_config.mk\n"
+          "OMV_FIRM_OBJ = $(BUILD)/main.o\ninclude common/micropy.mk\n"
+          "all: $(FIRMWARE)\n$(BUILD)/main.o:\n\t@mkdir -p $(BUILD) && touch $@\n"
+          "$(FIRMWARE): $(OMV_FIRM_OBJ)\n" + LINK.format(objs="$(OMV_FIRM_OBJ)") + PRINT_RULE)
+    write(root, "ports/rp2/port_config.mk", "# builds through MicroPython's cmake\n")
+    write(root, "boards/RPI_PICO/board_config.mk", "CPU=cortex-m0plus\nPORT=rp2\n")
+    write(root, "boards/RPI_PICO/manifest.py", MANIFEST_N6)
     for board, port, cpu, manifest in (("OPENMV4", "stm32", "cortex-m7", MANIFEST),
+                                       ("OPENMV_AE3", "alif", "cortex-m55", MANIFEST),
                                        ("OPENMV_RT1060", "mimxrt", "cortex-m7", MANIFEST),
                                        ("OPENMV_N6", "stm32", "cortex-m55", MANIFEST_N6)):
         write(root, f"boards/{board}/board_config.mk", board_config(port, cpu))

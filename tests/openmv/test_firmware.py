@@ -205,6 +205,21 @@ def test_boards_rt1060_and_n6(tmp_path):
     assert minitree.snapshot(tree) == before
 
 
+def test_alif_links_in_its_own_makefile_and_rp2_is_refused(tmp_path):
+    tree = minitree.make_lib_tree(tmp_path / "t")
+    port_config = (tree / "ports" / "alif" / "port_config.mk").read_bytes()
+    layout, _ = firmware.apply(tree, "OPENMV_AE3", quiet=True)
+    assert layout.rel(layout.port_config) == "ports/alif/alif.mk"
+    assert (tree / "ports" / "alif" / "port_config.mk").read_bytes() == port_config
+    assert layout.rust_target == "thumbv8m.main-none-eabihf"
+    # Built with the Cortex-M7 engine: the Armv8-M target's core library is not installed here.
+    make(tree, "OPENMV_AE3", "OMV_RPC_RUST_TARGET=thumbv7em-none-eabihf")
+    engines = [w for w in link_line(tree, "OPENMV_AE3") if w.endswith("omv_rpc_engine.o")]
+    assert engines == [str(ENGINE_OBJ)]
+    with pytest.raises(firmware.ApplyError, match="cmake"):
+        firmware.apply(tree, "RPI_PICO", quiet=True)
+
+
 def test_archive_in_libs_is_refused(tmp_path):
     tree = minitree.make_lib_tree(tmp_path / "t")
     firmware.apply(tree, "OPENMV4", quiet=True)
