@@ -321,6 +321,37 @@ def frozen_names(build):
     return re.findall(r'"([^"\\]+)\\0"', m.group(1))
 
 
+def map_sizes(map_file):
+    """Bytes each part puts in the image's flash (code, constants, initialised data), from the
+    linker map: the engine object, the glue's objects, the frozen Python."""
+    parts = {"engine": 0, "glue": 0, "frozen": 0}
+    if not Path(map_file).is_file():
+        return None
+    text = Path(map_file).read_text(errors="replace")
+    body = text[text.find("Linker script and memory map"):]
+    section = None
+    for line in body.splitlines():
+        m = re.match(r"^ (\.\S+)(?:\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+))?\s*$", line)
+        if m:
+            section = m.group(1)
+            if not m.group(2):
+                continue
+            addr, size, obj = m.group(2), m.group(3), m.group(4)
+        else:
+            m = re.match(r"^\s+0x([0-9a-f]+)\s+0x([0-9a-f]+)\s+(\S+\.o)\s*$", line)
+            if not m or section is None:
+                continue
+            addr, size, obj = m.groups()
+        if int(addr, 16) < 0x08000000 or section.startswith((".bss", "COMMON", ".debug")):
+            continue  # not in flash (.data, listed at its RAM address, is left out)
+        key = ("engine" if obj.endswith("omv_rpc_engine.o") else
+               "glue" if "/omv-rpc/mp_glue/" in obj else
+               "frozen" if obj.endswith("frozen_content.o") else None)
+        if key:
+            parts[key] += int(size, 16)
+    return parts
+
+
 def link_warnings(log_text):
     return [line for line in log_text.splitlines()
             if "warning:" in line and ("ld:" in line or "ld.bfd" in line or "/ld" in line)]
@@ -359,7 +390,8 @@ def build(root, target, make_args, stock=True, jobs=2, out=None):
         if not elf.is_file():
             raise ApplyError(f"{elf}: not built")
         firmware[variant] = {"size": elf_size(elf), "warnings": link_warnings(log),
-                             "frozen": frozen_names(build_dir), "elf": elf}
+                             "frozen": frozen_names(build_dir), "elf": elf,
+                             "parts": map_sizes(build_dir / "firmware.map")}
     report(layout, firmware)
     return firmware
 
@@ -382,6 +414,9 @@ def report(layout, firmware):
     if frozen is not None:
         counts = {name: frozen.count(name) for name in ("rpc.py", "mutex.py", "rpc_bus.py")}
         print("  frozen: " + ", ".join(f"{n} x{c}" for n, c in counts.items()))
+    for name, fw in firmware.items():
+        if fw["parts"]:
+            print(f"  in flash ({name}): " + ", ".join(f"{k} {v:,} B" for k, v in fw["parts"].items()))
     for name, fw in firmware.items():
         print(f"  linker warnings ({name}): {len(fw['warnings'])}")
         for w in fw["warnings"]:
