@@ -148,7 +148,18 @@ def make_lib_tree(root):
     return Path(root)
 
 
-def objects_port_config(list_var, prefix):
+def objects_board(root, omv, list_var):
+    """The OPENMV4 board and the stm32 port of a tree that lists MicroPython's objects;
+    omv is where boards/, ports/ and modules/ are."""
+    write(root, f"{omv}ports/stm32/omv_portconfig.mk", objects_port_config(list_var))
+    write(root, f"{omv}boards/OPENMV4/omv_boardconfig.mk", board_config())
+    write(root, f"{omv}boards/OPENMV4/manifest.py", MANIFEST)
+    write(root, f"{omv}modules/micropython.mk", "# OpenMV's own modules\n")
+    libraries(root)
+    return Path(root)
+
+
+def objects_port_config(list_var):
     return (f"OMV_FIRM_OBJ = $(BUILD)/main.o\n"
             + ("include common/micropy.mk\n" if list_var == "MPY_FIRM_OBJ" else
                "FIRM_OBJ += $(BUILD)/main.o\n"
@@ -173,12 +184,7 @@ def make_objects_tree(root):
     write(root, "common/micropy.mk",
           "MPY_FIRM_OBJ += $(wildcard $(BUILD)/$(MICROPY_DIR)/py/*.o)\n"
           "MPY_FIRM_OBJ += $(wildcard $(BUILD)/$(MICROPY_DIR)/modules/*.o)\n")
-    write(root, "ports/stm32/omv_portconfig.mk", objects_port_config("MPY_FIRM_OBJ", ""))
-    write(root, "boards/OPENMV4/omv_boardconfig.mk", board_config())
-    write(root, "boards/OPENMV4/manifest.py", MANIFEST)
-    write(root, "modules/micropython.mk", "# OpenMV's own modules\n")
-    libraries(root)
-    return Path(root)
+    return objects_board(root, "", "MPY_FIRM_OBJ")
 
 
 def make_src_tree(root):
@@ -186,26 +192,23 @@ def make_src_tree(root):
     micropython(root, "src")
     write(root, "src/Makefile", top_makefile("omv/boards", "omv_boardconfig.mk", "omv/ports",
                                              "omv_portconfig.mk", "$(TOP_DIR)/omv", flags_here=True))
-    write(root, "src/omv/ports/stm32/omv_portconfig.mk", objects_port_config("FIRM_OBJ", ""))
-    write(root, "src/omv/boards/OPENMV4/omv_boardconfig.mk", board_config())
-    write(root, "src/omv/boards/OPENMV4/manifest.py", MANIFEST)
-    write(root, "src/omv/modules/micropython.mk", "# OpenMV's own modules\n")
-    libraries(root)
-    return Path(root)
+    return objects_board(root, "src/omv/", "FIRM_OBJ")
 
 
 LAYOUTS = {"src": make_src_tree, "objects": make_objects_tree, "lib": make_lib_tree}
 
 
 def snapshot(root):
-    """Every path under root with its type, mode and content (symlinks as their target)."""
+    """Every path under root with its type, mode, content and time (symlinks as their target),
+    build outputs left out."""
     out = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             rel = str(p.relative_to(root))
-            if rel.startswith("build") or "/build/" in rel and "mpy-cross" not in rel:
-                continue
+            parts = Path(rel).parts
+            if "build" in parts and "mpy-cross" not in parts:
+                continue  # what the mini build wrote
             st = p.lstat()
             if p.is_symlink():
                 out[rel] = ("link", os.readlink(p))
