@@ -18,6 +18,15 @@ OMV_RPC_CARGO_ARGS ?= rustc --release --lib --crate-type staticlib \
 OMV_RPC_RUST_PROFILE_DIR = $(OMV_RPC_CARGO_DIR)/$(if $(OMV_RPC_RUST_TARGET),$(OMV_RPC_RUST_TARGET)/)release
 OMV_RPC_RUST_LIB = $(OMV_RPC_RUST_PROFILE_DIR)/libomv_rpc.a
 OMV_RPC_RUST_OBJ = $(OMV_RPC_CARGO_DIR)/omv_rpc_engine.o
+# For Arm targets two kinds of section rustc writes are taken out, so that the object links
+# like one of arm-none-eabi-gcc's: its unwind index (.ARM.exidx.*, useless with panic=abort, and
+# orphans in a linker script that does not place them), and its .note.GNU-stack. GCC for
+# arm-none-eabi writes no such note; one object with it makes GNU ld judge the stack of the
+# whole image, find every GCC object without the note, warn "missing .note.GNU-stack section
+# implies executable stack" and give the image a GNU_STACK RWE header.
+OMV_RPC_ARM_OBJCOPY ?= $(if $(filter thumb% arm%,$(OMV_RPC_RUST_TARGET)),arm-none-eabi-objcopy)
+OMV_RPC_STRIP_SECTIONS ?= '.ARM.exidx*' '.rel.ARM.exidx*' '.ARM.extab*' '.rel.ARM.extab*' \
+	.note.GNU-stack
 
 # OMV_RPC_RUST_RULES=0: only the variables (someone else builds the library).
 OMV_RPC_RUST_RULES ?= 1
@@ -34,6 +43,10 @@ $(OMV_RPC_RUST_OBJ): $(OMV_RPC_RUST_LIB)
 	cd $(OMV_RPC_CARGO_DIR)/objects && ar x $(abspath $<) $$(ar t $(abspath $<) | grep '^omv_rpc-.*\.o$$')
 	@test $$(ls $(OMV_RPC_CARGO_DIR)/objects | wc -l) = 1 || \
 	    { echo "rust.mk: expected one omv_rpc object in $<"; exit 1; }
+ifneq ($(OMV_RPC_ARM_OBJCOPY),)
+	$(OMV_RPC_ARM_OBJCOPY) $(addprefix --remove-section=,$(OMV_RPC_STRIP_SECTIONS)) \
+	    $(OMV_RPC_CARGO_DIR)/objects/*.o
+endif
 	cmp -s $(OMV_RPC_CARGO_DIR)/objects/*.o $@ || cp $(OMV_RPC_CARGO_DIR)/objects/*.o $@
 
 .PHONY: omv-rpc-rust-always
