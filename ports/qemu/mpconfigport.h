@@ -48,7 +48,10 @@
 
 // Core modules. The pinned core has no extmod/: this port provides time, select and
 // machine itself (modtime.c, modselect.c, modmachine.c) and leaves the rest out.
-#define MICROPY_PY_SYS_PLATFORM           "mps2-an500"
+#ifndef QEMU_MACHINE
+#define QEMU_MACHINE "mps2-an500"
+#endif
+#define MICROPY_PY_SYS_PLATFORM           QEMU_MACHINE
 #define MICROPY_PY_SYS_STDFILES           (1)
 #define MICROPY_PY_SYS_STDIO_BUFFER       (1)
 #define MICROPY_PY_SYS_MAXSIZE            (1)
@@ -77,8 +80,11 @@
 #define MICROPY_PY_ERRNO                  (1)
 
 // The board.
-#define MICROPY_HW_BOARD_NAME             "omv-rpc virtual cam (qemu mps2-an500)"
-#define MICROPY_HW_MCU_NAME               "Cortex-M7"
+#define MICROPY_HW_BOARD_NAME             "omv-rpc virtual cam (qemu " QEMU_MACHINE ")"
+#ifndef QEMU_MCU_NAME
+#define QEMU_MCU_NAME "Cortex-M7"
+#endif
+#define MICROPY_HW_MCU_NAME               QEMU_MCU_NAME
 
 #define MP_SSIZE_MAX                      (0x7fffffff)
 typedef int32_t mp_int_t;

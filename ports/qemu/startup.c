@@ -16,8 +16,11 @@ void uart4_rx_handler(void);
 
 void Reset_Handler(void) __attribute__((noreturn));
 void Reset_Handler(void) {
-    // The core loaded SP from the vector table. Single-precision FPU (CP10 and CP11 full access) before any C code may use it.
+    // The core loaded SP from the vector table. The FPU (CP10 and CP11 full access) before
+    // any C code may use it; BOARD=an385 (Cortex-M3) has none.
+    #if defined(__ARM_FP)
     SCB_CPACR |= (0xfu << 20);
+    #endif
     __asm volatile ("dsb\n isb");
     memcpy(&_sdata, &_sidata, (char *)&_edata - (char *)&_sdata);
     memset(&_sbss, 0, (char *)&_ebss - (char *)&_sbss);
