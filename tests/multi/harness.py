@@ -40,15 +40,17 @@ def network_port():
 class Run:
     """One bus, its slaves (processes) and one master process."""
 
-    def __init__(self, bus, n=None, seed=1):
+    def __init__(self, bus, n=None, seed=1, rpc_dir=RPC_DIR):
+        """rpc_dir: where the boards import rpc.mpy from (build/unix)."""
         self.bus = bus
+        self.rpc_dir = rpc_dir
         self.addrs = ADDRESSES[bus][:n]
         self.sim = None if bus == "network" else Simulator(seed=seed).start()
         self.port = network_port() if bus == "network" else 0
         self.procs = []
 
     def _env(self, name, **extra):
-        path = [RPC_DIR, HERE]
+        path = [self.rpc_dir, HERE]
         env = dict(os.environ, BUS=self.bus, ADDRS=json.dumps(self.addrs), PORT=str(self.port), **extra)
         if self.sim:
             path.insert(0, os.path.join(BUS_DIR, "stand_in"))
