@@ -11,18 +11,30 @@
 #   make mip-test      mpremote mip install from build/mip into the unix port and a virtual cam
 #   make multi-test    many slaves under one master: I2C (8 addresses), CAN (8 ids), SPI (4 CS
 #                      pins), network (8 on 127.0.0.x); 500 calls a bus, blocking and call_start
+#   make rv32-test     the engine on rv32imc (ESP32-C3 class), bare metal on qemu-system-riscv32
+#                      -M virt, replaying the recorded wire vectors (tests/rv32/; no rv32imc
+#                      .mpy: the pinned MicroPython core cannot link one)
 #   make arch-bench    .mpy size per architecture, instructions per 0 B / 1 KiB call per board,
 #                      many-slave calls/s against one slave alone per bus
 
 NATMOD_ARCHS := armv6m armv7m armv7emsp armv7emdp
-NATMOD_RUST_TARGETS := thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf
+NATMOD_RUST_TARGETS := thumbv6m-none-eabi thumbv7m-none-eabi thumbv7em-none-eabihf \
+	riscv32imc-unknown-none-elf
 
-.PHONY: natmod-deps natmod-all $(addprefix natmod-,$(NATMOD_ARCHS)) arch-firmware arch-test \
+.PHONY: natmod-deps rv32-deps rv32-test natmod-all $(addprefix natmod-,$(NATMOD_ARCHS)) arch-firmware arch-test \
 	arch-bench mip mip-test multi-test
 
 natmod-deps: deps-rust
 	@for t in $(NATMOD_RUST_TARGETS); do \
 	  rustup target list --installed | grep -qx $$t || rustup target add $$t; done
+
+# qemu-system-riscv32 is in Debian's qemu-system-misc.
+rv32-deps: natmod-deps
+	@command -v qemu-system-riscv32 >/dev/null || { apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q qemu-system-misc; }
+
+rv32-test: rv32-deps deps-py
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/rv32
 
 # One recursive make per ARCH (mp_glue/Makefile); armv7emsp shares natmod-arm's objects.
 $(addprefix natmod-,$(NATMOD_ARCHS)): natmod-%: deps-apt natmod-deps deps-mpy deps-py
@@ -56,5 +68,5 @@ arch-bench: natmod-all arch-firmware qemu-natmod unix
 	$(PYTHON) tests/arch/bench_arch.py
 	$(PYTHON) tests/multi/bench_multi.py
 
-TEST_TARGETS += arch-test mip-test multi-test
+TEST_TARGETS += arch-test rv32-test mip-test multi-test
 BENCH_TARGETS += arch-bench
