@@ -74,7 +74,7 @@ def thumb2_instructions(objects):
 
 
 def natmod_objects(arch):
-    objs = glob.glob(os.path.join(BUILD, "natmod-" + arch, "*", "*.o"))
+    objs = glob.glob(os.path.join(BUILD, "natmod-" + arch, "**", "*.o"), recursive=True)
     objs.append(os.path.join(BUILD, "cargo-" + arch, "omv_rpc_engine.o"))
     assert len(objs) >= 10, objs
     return objs
