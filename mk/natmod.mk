@@ -45,7 +45,7 @@ natmod-all: $(addprefix natmod-,$(NATMOD_ARCHS))
 
 # The stock-like firmware (no rpc inside, .mpy loading from the RAM file store) per board;
 # the an500 one is `make qemu-natmod` (mk/qemu.mk).
-ARCH_BOARDS := an385 an386 an500-dp
+ARCH_BOARDS := an385-m0 an385 an386 an500-dp
 arch-firmware: deps
 	for b in $(ARCH_BOARDS); do \
 	  $(MAKE) -C ports/qemu -j2 --no-print-directory BOARD=$$b BUILD=$(abspath build/qemu-natmod-$$b) \

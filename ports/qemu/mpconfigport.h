@@ -7,6 +7,11 @@
 #define MICROPY_ENABLE_COMPILER           (1)
 #define MICROPY_EMIT_THUMB                (1)
 #define MICROPY_EMIT_INLINE_THUMB         (1)
+#if defined(__ARM_ARCH_6M__)
+// BOARD=an385-m0: the emitters keep to Thumb-1 (armv6m).
+#define MICROPY_EMIT_THUMB_ARMV7M         (0)
+#define MICROPY_EMIT_INLINE_THUMB_FLOAT   (0)
+#endif
 
 // The "stock firmware" build (NATMOD=1, make qemu-natmod): no rpc module inside, but
 // native modules (.mpy) load from the RAM file store (ramfile.c), like a cam loads them
