@@ -3,13 +3,29 @@
  * if it is clear (test-and-set) and clear it. In firmware with interrupts masked
  * (MICROPY_BEGIN_ATOMIC_SECTION), so an interrupt handler cannot slip in between; in the
  * native module with an atomic exchange (LDREXB/STREXB on Cortex-M, XCHG on x86-64), which is
- * also correct between threads of the unix port.
+ * also correct between threads of the unix port. armv6m (Cortex-M0/M0+) has no exclusive
+ * loads: there the exchange masks interrupts (PRIMASK) around a plain load and store.
  */
 #if MICROPY_ENABLE_DYNRUNTIME
 #include "py/dynruntime.h"
 #else
 #include "py/runtime.h"
 #include "py/mphal.h"
+#endif
+
+#if MICROPY_ENABLE_DYNRUNTIME
+static uint8_t mutex_exchange(uint8_t *flag, uint8_t value) {
+    #if defined(__ARM_ARCH_6M__)
+    uint32_t primask;
+    __asm volatile ("mrs %0, primask\n cpsid i" : "=r" (primask) : : "memory");
+    uint8_t old = *flag;
+    *flag = value;
+    __asm volatile ("msr primask, %0" : : "r" (primask) : "memory");
+    return old;
+    #else
+    return __atomic_exchange_n(flag, value, __ATOMIC_SEQ_CST);
+    #endif
+}
 #endif
 
 static uint8_t *mutex_flag(mp_obj_t flag) {
@@ -25,7 +41,7 @@ static uint8_t *mutex_flag(mp_obj_t flag) {
 static mp_obj_t mutex_test_and_set(mp_obj_t flag_in) {
     uint8_t *flag = mutex_flag(flag_in);
     #if MICROPY_ENABLE_DYNRUNTIME
-    bool took = __atomic_exchange_n(flag, 1, __ATOMIC_ACQUIRE) == 0;
+    bool took = mutex_exchange(flag, 1) == 0;
     #else
     mp_uint_t state = MICROPY_BEGIN_ATOMIC_SECTION();
     bool took = *flag == 0;
@@ -40,7 +56,7 @@ static MP_DEFINE_CONST_FUN_OBJ_1(mutex_test_and_set_obj, mutex_test_and_set);
 static mp_obj_t mutex_clear(mp_obj_t flag_in) {
     uint8_t *flag = mutex_flag(flag_in);
     #if MICROPY_ENABLE_DYNRUNTIME
-    bool was_taken = __atomic_exchange_n(flag, 0, __ATOMIC_RELEASE) != 0;
+    bool was_taken = mutex_exchange(flag, 0) != 0;
     #else
     mp_uint_t state = MICROPY_BEGIN_ATOMIC_SECTION();
     bool was_taken = *flag != 0;

@@ -330,5 +330,94 @@ __attribute__((naked)) void __aeabi_ldivmod(void) {
         "pop {r4, pc}\n"
         );
 }
+
+#if defined(__ARM_ARCH_6M__)
+/* armv6m (Cortex-M0/M0+, the Raspberry Pi Pico) has no divide instruction and no 32x32->64
+ * multiply: gcc and LLVM call these EABI helpers for them, and for 64-bit shifts by a
+ * variable count. They use only 32-bit operations, so none of them calls another helper. */
+static uint32_t rpc_udivmod32(uint32_t n, uint32_t d, uint32_t *rem) {
+    uint32_t q = 0, r = 0;
+    if (d == 0) {
+        *rem = n;
+        return 0;
+    }
+    for (int i = 31; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1);
+        if (r >= d) {
+            r -= d;
+            q |= 1u << i;
+        }
+    }
+    *rem = r;
+    return q;
+}
+
+uint32_t __aeabi_uidiv(uint32_t n, uint32_t d) {
+    uint32_t r;
+    return rpc_udivmod32(n, d, &r);
+}
+
+/* The quotient in r0, the remainder in r1: a 64-bit return value, low word first. */
+uint64_t __aeabi_uidivmod(uint32_t n, uint32_t d) {
+    uint32_t r;
+    uint32_t q = rpc_udivmod32(n, d, &r);
+    return ((uint64_t)r << 32) | q;
+}
+
+int32_t __aeabi_idiv(int32_t n, int32_t d) {
+    uint32_t r;
+    uint32_t q = rpc_udivmod32(n < 0 ? -(uint32_t)n : (uint32_t)n, d < 0 ? -(uint32_t)d : (uint32_t)d, &r);
+    return (n < 0) != (d < 0) ? -(int32_t)q : (int32_t)q;
+}
+
+uint64_t __aeabi_idivmod(int32_t n, int32_t d) {
+    uint32_t r;
+    uint32_t q = rpc_udivmod32(n < 0 ? -(uint32_t)n : (uint32_t)n, d < 0 ? -(uint32_t)d : (uint32_t)d, &r);
+    uint32_t sq = (n < 0) != (d < 0) ? -q : q;
+    uint32_t sr = n < 0 ? -r : r;
+    return ((uint64_t)sr << 32) | sq;
+}
+
+/* 32x32->64 from 16-bit halves. */
+static uint64_t rpc_umul32x32(uint32_t a, uint32_t b) {
+    uint32_t a0 = a & 0xffff, a1 = a >> 16, b0 = b & 0xffff, b1 = b >> 16;
+    uint32_t p00 = a0 * b0, p01 = a0 * b1, p10 = a1 * b0, p11 = a1 * b1;
+    uint32_t mid = (p00 >> 16) + (p01 & 0xffff) + (p10 & 0xffff);
+    uint32_t lo = (p00 & 0xffff) | (mid << 16);
+    uint32_t hi = p11 + (p01 >> 16) + (p10 >> 16) + (mid >> 16);
+    return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t __aeabi_lmul(uint64_t a, uint64_t b) {
+    uint32_t al = (uint32_t)a, ah = (uint32_t)(a >> 32), bl = (uint32_t)b, bh = (uint32_t)(b >> 32);
+    uint64_t p = rpc_umul32x32(al, bl);
+    uint32_t hi = (uint32_t)(p >> 32) + al * bh + ah * bl;
+    return ((uint64_t)hi << 32) | (uint32_t)p;
+}
+
+uint64_t __aeabi_llsl(uint64_t a, int n) {
+    uint32_t lo = (uint32_t)a, hi = (uint32_t)(a >> 32);
+    if (n >= 32) {
+        hi = lo << (n - 32);
+        lo = 0;
+    } else if (n > 0) {
+        hi = (hi << n) | (lo >> (32 - n));
+        lo <<= n;
+    }
+    return ((uint64_t)hi << 32) | lo;
+}
+
+uint64_t __aeabi_llsr(uint64_t a, int n) {
+    uint32_t lo = (uint32_t)a, hi = (uint32_t)(a >> 32);
+    if (n >= 32) {
+        lo = hi >> (n - 32);
+        hi = 0;
+    } else if (n > 0) {
+        lo = (lo >> n) | (hi << (32 - n));
+        hi >>= n;
+    }
+    return ((uint64_t)hi << 32) | lo;
+}
+#endif
 #endif
 #endif

@@ -7,6 +7,11 @@
 #define MICROPY_ENABLE_COMPILER           (1)
 #define MICROPY_EMIT_THUMB                (1)
 #define MICROPY_EMIT_INLINE_THUMB         (1)
+#if defined(__ARM_ARCH_6M__)
+// BOARD=an385-m0: the emitters keep to Thumb-1 (armv6m).
+#define MICROPY_EMIT_THUMB_ARMV7M         (0)
+#define MICROPY_EMIT_INLINE_THUMB_FLOAT   (0)
+#endif
 
 // The "stock firmware" build (NATMOD=1, make qemu-natmod): no rpc module inside, but
 // native modules (.mpy) load from the RAM file store (ramfile.c), like a cam loads them
@@ -48,7 +53,10 @@
 
 // Core modules. The pinned core has no extmod/: this port provides time, select and
 // machine itself (modtime.c, modselect.c, modmachine.c) and leaves the rest out.
-#define MICROPY_PY_SYS_PLATFORM           "mps2-an500"
+#ifndef QEMU_MACHINE
+#define QEMU_MACHINE "mps2-an500"
+#endif
+#define MICROPY_PY_SYS_PLATFORM           QEMU_MACHINE
 #define MICROPY_PY_SYS_STDFILES           (1)
 #define MICROPY_PY_SYS_STDIO_BUFFER       (1)
 #define MICROPY_PY_SYS_MAXSIZE            (1)
@@ -77,8 +85,11 @@
 #define MICROPY_PY_ERRNO                  (1)
 
 // The board.
-#define MICROPY_HW_BOARD_NAME             "omv-rpc virtual cam (qemu mps2-an500)"
-#define MICROPY_HW_MCU_NAME               "Cortex-M7"
+#define MICROPY_HW_BOARD_NAME             "omv-rpc virtual cam (qemu " QEMU_MACHINE ")"
+#ifndef QEMU_MCU_NAME
+#define QEMU_MCU_NAME "Cortex-M7"
+#endif
+#define MICROPY_HW_MCU_NAME               QEMU_MCU_NAME
 
 #define MP_SSIZE_MAX                      (0x7fffffff)
 typedef int32_t mp_int_t;

@@ -16,8 +16,15 @@ void uart4_rx_handler(void);
 
 void Reset_Handler(void) __attribute__((noreturn));
 void Reset_Handler(void) {
-    // The core loaded SP from the vector table. Single-precision FPU (CP10 and CP11 full access) before any C code may use it.
+    // The core loaded SP from the vector table. The FPU (CP10 and CP11 full access) before
+    // any C code may use it; BOARD=an385 (Cortex-M3) has none.
+    #if defined(__ARM_FP)
     SCB_CPACR |= (0xfu << 20);
+    #endif
+    #if defined(__ARM_ARCH_6M__)
+    // BOARD=an385-m0 (M0 code on QEMU's M3): unaligned loads and stores fault, as on an M0.
+    SCB_CCR |= SCB_CCR_UNALIGN_TRP;
+    #endif
     __asm volatile ("dsb\n isb");
     memcpy(&_sdata, &_sidata, (char *)&_edata - (char *)&_sdata);
     memset(&_sbss, 0, (char *)&_ebss - (char *)&_sbss);
@@ -55,6 +62,19 @@ void HardFault_C(uint32_t *frame) {
 
 void HardFault_Handler(void) __attribute__((naked));
 void HardFault_Handler(void) {
+    #if defined(__ARM_ARCH_6M__)
+    __asm volatile (
+        "movs r0, #4\n"
+        "mov r1, lr\n"
+        "tst r0, r1\n"
+        "bne 1f\n"
+        "mrs r0, msp\n"
+        "b HardFault_C\n"
+        "1:\n"
+        "mrs r0, psp\n"
+        "b HardFault_C\n"
+        );
+    #else
     __asm volatile (
         "tst lr, #4\n"
         "ite eq\n"
@@ -62,6 +82,7 @@ void HardFault_Handler(void) {
         "mrsne r0, psp\n"
         "b HardFault_C\n"
         );
+    #endif
 }
 
 static void Default_Handler(void) {

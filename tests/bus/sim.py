@@ -158,14 +158,21 @@ class I2CBus:
         self.masters = set()
 
 
+class SPISlave:
+    def __init__(self, node, polarity, phase):
+        self.node = node
+        self.mode = (polarity, phase)
+        self.call = None         # its SlaveCall while it is inside a receive/send call
+
+
 class SPIBus:
     def __init__(self):
         self.baudrate = SPI_DEFAULT_BAUDRATE
         self.master_mode = None  # (polarity, phase) of the master
         self.masters = set()
-        self.slave = None        # (node, polarity, phase)
-        self.call = None         # the slave's SlaveCall
-        self.active = None       # the master transfer on the wire: [start, end, mosi, miso]
+        self.slaves = {}         # node -> SPISlave; each listens to its own chip select net
+        self.active = None       # the master transfer on the wire: [start, end, mosi, miso,
+                                 # byte_time, the SPISlave it reaches or None]
 
 
 class CANDevice:
@@ -223,8 +230,11 @@ class Simulator:
         # A real STM32 slave that is not inside a call may still ACK its address and read
         # as 0xFF (clock stretching off); off by default: such a slave NACKs.
         self.i2c_idle_read_ff = i2c_idle_read_ff
-        # The chip select net each SPI bus's slave listens to (both boards wire it by name).
+        # The chip select net each SPI bus's slave listens to (both boards wire it by name);
+        # by default the pin a slave board claimed as an input (P3 if none), so that several
+        # slaves share a bus, one chip select each.
         self.spi_cs_pins = dict(spi_cs_pins or {})
+        self.pin_inputs = {}  # node -> the last pin it set up as an input
         self.i2c = collections.defaultdict(I2CBus)
         self.spi = collections.defaultdict(SPIBus)
         self.can = collections.defaultdict(CANBus)
@@ -383,9 +393,7 @@ class Simulator:
                 del bus.slaves[addr]
         for bus in self.spi.values():
             bus.masters.discard(node)
-            if bus.slave and bus.slave[0] == node:
-                bus.slave = None
-                bus.call = None
+            bus.slaves.pop(node, None)
         for bus in self.can.values():
             now = self.now()
             bus.devices = [d for d in bus.devices if d.node != node]
@@ -420,6 +428,7 @@ class Simulator:
                 self.pins[name].setdefault(node, 1)
         else:
             self.pins[name].pop(node, None)
+            self.pin_inputs[node] = name
         self.cond.notify_all()
         return 0, self.pin_value(name), b""
 
@@ -551,26 +560,34 @@ class Simulator:
         bus = self.spi[bus_id]
         mode, polarity, phase = mode_bits & 0xFF, (mode_bits >> 8) & 1, (mode_bits >> 9) & 1
         bus.masters.discard(node)
-        if bus.slave and bus.slave[0] == node:
-            bus.slave, bus.call = None, None
+        bus.slaves.pop(node, None)
         if mode == bp.SPI_MASTER:
             bus.masters.add(node)
             bus.baudrate = baudrate or SPI_DEFAULT_BAUDRATE
             bus.master_mode = (polarity, phase)
         else:
-            bus.slave = (node, polarity, phase)
+            bus.slaves[node] = SPISlave(node, polarity, phase)
         self._trace(node, "spi%d init mode %d pol %d pha %d" % (bus_id, mode, polarity, phase))
         return 0, 0, b""
 
     def _spi_deinit(self, node, bus_id, _b, _c, _data):
         bus = self.spi[bus_id]
         bus.masters.discard(node)
-        if bus.slave and bus.slave[0] == node:
-            bus.slave, bus.call = None, None
+        bus.slaves.pop(node, None)
         return 0, 0, b""
 
-    def _spi_mode_mismatch(self, bus):
-        return bus.slave and bus.master_mode and bus.master_mode != tuple(bus.slave[1:])
+    def _spi_cs_pin(self, bus_id, slave):
+        return self.spi_cs_pins.get(bus_id) or self.pin_inputs.get(slave.node, "P3")
+
+    def _spi_selected(self, bus_id, bus):
+        """The slave whose chip select is low, or None (several at once: contention, none heard)."""
+        low = [s for s in bus.slaves.values() if self.pin_value(self._spi_cs_pin(bus_id, s)) == 0]
+        if len(low) > 1:
+            self.stats["spi_contention"] += 1
+        return low[0] if len(low) == 1 else None
+
+    def _spi_mode_mismatch(self, bus, slave):
+        return bus.master_mode and bus.master_mode != slave.mode
 
     @staticmethod
     def _shift_one_bit(data):
@@ -582,14 +599,14 @@ class Simulator:
             carry = byte & 1
         return out
 
-    def _spi_exchange(self, bus, call, mosi, miso, first):
+    def _spi_exchange(self, bus, slave, call, mosi, miso, first):
         """Move bytes mosi[first:] into the slave's call; its queued bytes into miso."""
         pos = len(call.got)
         count = min(len(mosi) - first, call.want - pos)
         if count <= 0:
             return 0
         incoming = bytearray(mosi[first:first + count])
-        if self._spi_mode_mismatch(bus):
+        if self._spi_mode_mismatch(bus, slave):
             incoming = self._shift_one_bit(incoming)
         call.got += incoming
         if call.out is not None:
@@ -603,17 +620,17 @@ class Simulator:
         byte_time = self.wire_time(8 / bus.baudrate)
         end = start + byte_time * len(mosi)
         miso = bytearray([IDLE_BYTE]) * len(mosi)
-        cs = self.spi_cs_pins.get(bus_id, "P3")
-        selected = bus.slave is not None and self.pin_value(cs) == 0
+        slave = self._spi_selected(bus_id, bus)
+        selected = slave is not None
         self.stats["spi_transfers"] += 1
         dropped = faults.should_drop()
-        call = bus.call if selected and not dropped else None
+        call = slave.call if selected and not dropped else None
         if call is not None and call.status is None:
             fit = len(mosi) if byte_time == 0 else max(0, int((call.deadline - start) / byte_time))
-            moved = self._spi_exchange(bus, call, mosi[:fit], miso, 0)
+            moved = self._spi_exchange(bus, slave, call, mosi[:fit], miso, 0)
             if len(call.got) == call.want:
                 call.status, call.done_at = 0, start + byte_time * moved
-                bus.call = None
+                slave.call = None
             self.cond.notify_all()
             self._trace(node, "spi%d xfer %d bytes, slave took %d (has %d/%d)" %
                         (bus_id, len(mosi), moved, len(call.got), call.want))
@@ -621,8 +638,8 @@ class Simulator:
             self.stats["spi_unheard"] += 1
             self._trace(node, "spi%d xfer %d bytes unheard (cs %s, slave %s, dropped %s)" %
                         (bus_id, len(mosi), "low" if selected else "high",
-                         "armed" if bus.call else "idle", dropped))
-        bus.active = [start, end, mosi, miso, byte_time, selected and not dropped]
+                         "armed" if selected and slave.call else "idle", dropped))
+        bus.active = [start, end, mosi, miso, byte_time, slave if not dropped else None]
         self._wait_until(end)
         bus.active = None
         faults.maybe_corrupt(miso)
@@ -630,28 +647,29 @@ class Simulator:
 
     def _spi_slave_xfer(self, node, bus_id, nbytes, timeout_ms, out):
         bus = self.spi[bus_id]
-        if not bus.slave or bus.slave[0] != node:
+        slave = bus.slaves.get(node)
+        if slave is None:
             return bp.EINVAL, 0, b""
         now = self.now()
         call = SlaveCall(node, nbytes, bytes(out) if len(out) else None, now + timeout_ms / 1000)
-        bus.call = call
+        slave.call = call
         self._trace(node, "spi%d slave %s %d bytes, %d ms" % (
             bus_id, "send" if call.out is not None else "recv", nbytes, timeout_ms))
         active = bus.active
-        if active and active[5] and active[1] > now:
+        if active and active[5] is slave and active[1] > now:
             # Armed during a master transfer: the DMA catches only the bytes still to come.
             start, end, mosi, miso, byte_time = active[:5]
             first = len(mosi) if byte_time == 0 else int((now - start) / byte_time) + 1
             if first < len(mosi):
-                self._spi_exchange(bus, call, mosi, miso, first)
+                self._spi_exchange(bus, slave, call, mosi, miso, first)
                 if len(call.got) == call.want:
                     call.status, call.done_at = 0, end
-                    bus.call = None
+                    slave.call = None
                 self._trace(node, "spi%d slave armed mid-transfer at byte %d" % (bus_id, first))
         self._wait_until(call.deadline, lambda: call.status is not None)
         if call.status is None:
-            if bus.call is call:
-                bus.call = None
+            if slave.call is call:
+                slave.call = None
             self._trace(node, "spi%d slave timed out with %d/%d bytes" % (bus_id, len(call.got), call.want))
             return bp.ETIMEDOUT, 0, b""
         self._wait_until(call.done_at)

@@ -37,12 +37,13 @@ class CamTimeout(Exception):
     pass
 
 
-def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty", serial=None, uart3_log=None):
+def qemu_command(firmware=FIRMWARE, icount=False, uart3="pty", serial=None, uart3_log=None,
+                 machine="mps2-an500"):
     """The QEMU command line: UART0 (REPL) on a pty, UART3 on `uart3` (pty, tcp:..., ...);
     or `serial`, the backends of UART0, UART1, ... in order. uart3_log: a file where QEMU
     records every byte the cam sends on UART3 (a pty)."""
     serial = serial or ["pty", "null", "null", uart3]
-    cmd = [QEMU, "-M", "mps2-an500", "-display", "none", "-monitor", "none",
+    cmd = [QEMU, "-M", machine, "-display", "none", "-monitor", "none",
            "-semihosting", "-kernel", firmware]
     if uart3_log:
         # A named pty chardev with a log; QEMU announces it with the label "serial3".
@@ -108,8 +109,10 @@ class _Pty:
 
 class VirtualCam:
     def __init__(self, firmware=FIRMWARE, icount=False, uart3="pty", boot_timeout=15.0, serial=None,
-                 uart3_log=None):
-        self.cmd = qemu_command(firmware, icount, uart3, serial, uart3_log)
+                 uart3_log=None, machine="mps2-an500"):
+        """machine: the QEMU board the firmware was built for (ports/qemu BOARD=: mps2-an385,
+        mps2-an386, mps2-an500)."""
+        self.cmd = qemu_command(firmware, icount, uart3, serial, uart3_log, machine)
         self.boot_timeout = boot_timeout
         self.proc = None
         self.repl = None

@@ -1,0 +1,42 @@
+"""make arch-bench (1 of 2): the size of rpc.mpy and mutex.mpy per architecture, and the
+instructions the cam runs per call on each emulated board (QEMU -icount shift=0: one
+instruction per emulated ns; the cam as slave on UART3, the host package as master; the
+method and cases of tests/qemu/bench.py)."""
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "qemu"))
+sys.path.insert(0, HERE)
+
+import bench  # noqa: E402  (tests/qemu/bench.py)
+from boards import ARCH_RUNS, BOARDS, MODULES, module_path, read_module  # noqa: E402
+from vcam import VirtualCam  # noqa: E402
+
+# The 0 B and 1 KiB cases (the 64 KiB one takes minutes per board here).
+bench.CALL_CASES = [case for case in bench.CALL_CASES if case[0] in ("0 B", "1 KiB each way")]
+
+
+def main():
+    print("native module sizes (bytes)")
+    for arch in ["x64"] + sorted({a for a, _, _ in ARCH_RUNS}):
+        path = module_path(arch, "rpc.mpy") if arch != "x64" else os.path.join(
+            os.path.dirname(module_path("x64", "")), "..", "unix", "rpc.mpy")
+        sizes = []
+        for name in MODULES:
+            with open(os.path.join(os.path.dirname(path), name), "rb") as f:
+                sizes.append(len(f.read()))
+        print("  %-10s rpc.mpy %6d   mutex.mpy %5d" % (arch, sizes[0], sizes[1]))
+    print("\ninstructions on the cam per call (QEMU -icount shift=0), rpc.mpy as slave")
+    for arch, board, how in ARCH_RUNS:
+        machine, firmware, _ = BOARDS[board]
+        with VirtualCam(firmware=firmware, machine=machine, icount=True) as cam:
+            for name in MODULES:
+                cam.put_file(name, read_module(arch, name))
+            cam.soft_reset()
+            print("  %s on %s (%s)" % (arch, machine, how))
+            bench.call_bench(cam, bench.OUR_SLAVE, arch)
+
+
+if __name__ == "__main__":
+    main()
