@@ -12,6 +12,7 @@ TARGET = "riscv32imc-unknown-none-elf"
 
 
 def build_and_run(vectors_name, corrupt=False):
+    os.makedirs(BUILD, exist_ok=True)
     vectors = os.path.join(BUILD, vectors_name)
     target_dir = os.path.join(BUILD, "target-" + vectors_name.split(".")[0])
     subprocess.run(["python3", os.path.join(HERE, "gen_vectors.py"), vectors] + (["--corrupt"] if corrupt else []),
