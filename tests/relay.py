@@ -21,6 +21,7 @@ options:
     --dirs m2s,s2m  the directions the random faults apply to (default both)
     --delay MS      the delay of a delay fault (default 20)
     --seed N        the seed of the random faults (default 1)
+    --log 1         also print "PKT {json}" for every unit passed on (for tracing)
 Prints READY when both sides may start, one line "FAULT {json}" per fault carried out, and
 "STATS {json}" when stdin closes or on SIGTERM, then exits.
 
@@ -168,7 +169,7 @@ class Relay:
         self.faults = faults
         self.delayed = []  # (release time, seq, direction, data)
         self.seq = 0
-        self.log_lines = []
+        self.log = False
 
     def log_fault(self, kind, index, direction, data):
         line = {"call": self.faults.call, "packet": index, "kind": kind, "dir": direction,
@@ -180,6 +181,9 @@ class Relay:
         kind, index = self.faults.decide(direction, data)
         if kind is not None:
             self.log_fault(kind, index, direction, data)
+        if self.log:
+            print("PKT " + json.dumps({"t": round(time.monotonic() * 1000, 1), "dir": direction,
+                                       "packet": index, "len": len(data), "fault": kind}), flush=True)
         out = self.faults.apply(kind, data)
         if out is None:
             return
@@ -373,6 +377,7 @@ def main(argv):
         print("READY", flush=True)
     else:
         raise SystemExit("mode must be udp, tcp or pty")
+    relay.log = opts.get("log") == "1"
     stdin = sys.stdin.fileno()
     try:
         while not stop:

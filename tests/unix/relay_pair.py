@@ -12,9 +12,11 @@ import json
 import os
 import queue
 import random
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import tty
@@ -112,17 +114,24 @@ class Run:
         self.master_err = master_err
 
 
-def _peer_argv(impl, role, timing, spec, params):
-    script = [PEER, role, impl, timing, spec] + ([json.dumps(params)] if params is not None else [])
+def _peer_argv(impl, role, timing, spec, params, tmp):
+    script = [PEER, role, impl, timing, spec]
+    if params is not None:
+        path = os.path.join(tmp, role + ".json")
+        with open(path, "w") as f:
+            json.dump(params, f)
+        script.append("@" + path)
     if impl == "host":
         return [sys.executable] + script
     return [MICROPYTHON] + script
 
 
-def run(transport, master, slave, master_params, relay_args=(), slave_params=None, timeout=120):
+def run(transport, master, slave, master_params, relay_args=(), slave_params=None, timeout=120,
+        keep_relay_out=False):
     env = dict(os.environ, MICROPYPATH=MICROPYPATH,
                PYTHONPATH=os.pathsep.join([MPY_SCRIPTS, os.path.join(ROOT, "bench")]))
     procs, fds = [], []
+    tmp = tempfile.mkdtemp(prefix="relay-pair-")
     try:
         if transport == "pty":
             (ptm_m, pts_m), (ptm_s, pts_s) = os.openpty(), os.openpty()
@@ -146,14 +155,17 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
         relay = Proc(relay_argv + list(relay_args), pass_fds=relay_fds, name="relay")
         procs.append(relay)
         relay.wait_line("READY", 20)
-        s = Proc(_peer_argv(slave[0], "slave", slave[1], spec_s, slave_params), env=env,
+        s = Proc(_peer_argv(slave[0], "slave", slave[1], spec_s, slave_params, tmp), env=env,
                  pass_fds=fds_s, name="slave-%s-%s" % slave)
         procs.append(s)
         s.wait_line("READY", 20)
-        m = Proc(_peer_argv(master[0], "master", master[1], spec_m, master_params), env=env,
+        m = Proc(_peer_argv(master[0], "master", master[1], spec_m, master_params, tmp), env=env,
                  pass_fds=fds_m, name="master-%s-%s" % master)
         procs.append(m)
-        result = json.loads(m.wait_line("RESULT ", timeout)[len("RESULT "):])
+        try:
+            result = json.loads(m.wait_line("RESULT ", timeout)[len("RESULT "):])
+        except RuntimeError as e:
+            raise RuntimeError("%s; relay faults so far: %s" % (e, [l for l in relay.out if l.startswith("FAULT")][-3:]))
         m.stop()
         s.proc.kill()
         s.stop()
@@ -161,7 +173,9 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
         stats_lines = [l for l in relay.out if l.startswith("STATS ")]
         stats = json.loads(stats_lines[-1][6:]) if stats_lines else None
         faults = [json.loads(l[6:]) for l in relay.out if l.startswith("FAULT ")]
-        return Run(result, faults, stats, "".join(m.err))
+        run_ = Run(result, faults, stats, "".join(m.err))
+        run_.relay_out = relay.out if keep_relay_out else None
+        return run_
     finally:
         for p in procs:
             if p.proc.poll() is None:
@@ -172,3 +186,4 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
                 os.close(fd)
             except OSError:
                 pass
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -4,6 +4,7 @@
 # TIMING: "default" for our module; bench/ref_rpc.py's use_timing() mode for "ref".
 # Addresses (see tests/relay.py): the master sends UDP to / connects to the relay at
 # 127.0.0.3; the slave listens at 127.0.0.2; on UDP it learns the relay's 127.0.0.4.
+# JSON: inline or @PATH of a file holding it.
 # The slave serves echo, work (a callback that works "work_ms" of the JSON before echoing)
 # and stats until it is killed, with loop()'s defaults.
 # The master makes one call a size of JSON "sizes" (an echo, or "work" if JSON "name" says so)
@@ -25,7 +26,15 @@ SLAVE_IP = "127.0.0.2"
 MASTER_IP = "127.0.0.1"
 
 role, impl_name, timing, spec = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-params = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
+# JSON comes in a file (@PATH): in this unix port, loading a native module (rpc.mpy,
+# mutex.mpy) while an argv element is 256 bytes or longer ends in "FATAL: uncaught NLR".
+params = {}
+if len(sys.argv) > 5:
+    arg = sys.argv[5]
+    if arg.startswith("@"):
+        with open(arg[1:]) as f:
+            arg = f.read()
+    params = json.loads(arg)
 if impl_name == "host":  # the host package (host/), in CPython
     import rpc
 else:
