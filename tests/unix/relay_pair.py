@@ -4,7 +4,8 @@ bench/lossy_bench.py.
 
     run(transport, master, slave, master_params, relay_args=(), slave_params=None)
 transport: "udp" (network transport), "tcp" (stream transport over TCP), "pty" (stream
-transport over two pty pairs). master / slave: (impl, timing), impl "mod" (our module, unix
+transport over two pty pairs), "pty-direct" (one pty pair, no relay: relay_args unused).
+master / slave: (impl, timing), impl "mod" (our module, unix
 port), "ref" (bench/ref_rpc.py, unix port), "host" (the host package, CPython; master only),
 timing "default" or a ref_rpc use_timing() mode. Returns a Run: the master's RESULT, the
 relay's FAULT lines and STATS. Every process is killed before it returns."""
@@ -133,7 +134,19 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
     procs, fds = [], []
     tmp = tempfile.mkdtemp(prefix="relay-pair-")
     try:
-        if transport == "pty":
+        if transport == "pty-direct":
+            # One pty pair, no relay: the master holds the pty's slave end, the slave its
+            # master end (the kernel's link).
+            ptm, pts = os.openpty()
+            fds += [ptm, pts]
+            tty.setraw(pts)
+            os.set_blocking(pts, master[0] != "ref")
+            os.set_blocking(ptm, slave[0] != "ref")
+            relay_argv = None
+            spec_m = "dev:%s" % os.ttyname(pts) if master[0] == "host" else "fd:%d" % pts
+            spec_s = "fd:%d" % ptm
+            fds_m, fds_s = (pts,), (ptm,)
+        elif transport == "pty":
             (ptm_m, pts_m), (ptm_s, pts_s) = os.openpty(), os.openpty()
             fds += [ptm_m, pts_m, ptm_s, pts_s]
             for fd in (pts_m, pts_s):
@@ -152,9 +165,11 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
             relay_fds = ()
             spec_m = spec_s = "%s:%d" % (transport, port)
             fds_m = fds_s = ()
-        relay = Proc(relay_argv + list(relay_args), pass_fds=relay_fds, name="relay")
-        procs.append(relay)
-        relay.wait_line("READY", 20)
+        relay = None
+        if relay_argv is not None:
+            relay = Proc(relay_argv + list(relay_args), pass_fds=relay_fds, name="relay")
+            procs.append(relay)
+            relay.wait_line("READY", 20)
         s = Proc(_peer_argv(slave[0], "slave", slave[1], spec_s, slave_params, tmp), env=env,
                  pass_fds=fds_s, name="slave-%s-%s" % slave)
         procs.append(s)
@@ -165,10 +180,14 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
         try:
             result = json.loads(m.wait_line("RESULT ", timeout)[len("RESULT "):])
         except RuntimeError as e:
+            if relay is None:
+                raise
             raise RuntimeError("%s; relay faults so far: %s" % (e, [l for l in relay.out if l.startswith("FAULT")][-3:]))
         m.stop()
         s.proc.kill()
         s.stop()
+        if relay is None:
+            return Run(result, [], None, "".join(m.err))
         relay.stop()
         stats_lines = [l for l in relay.out if l.startswith("STATS ")]
         stats = json.loads(stats_lines[-1][6:]) if stats_lines else None
