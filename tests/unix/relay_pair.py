@@ -7,7 +7,7 @@ transport: "udp" (network transport), "tcp" (stream transport over TCP), "pty" (
 transport over two pty pairs), "pty-direct" (one pty pair, no relay: relay_args unused).
 master / slave: (impl, timing), impl "mod" (our module, unix
 port), "ref" (bench/ref_rpc.py, unix port), "host" (the host package, CPython; master only),
-timing "default" or a ref_rpc use_timing() mode. Returns a Run: the master's RESULT, the
+timing "default" or a ref_rpc use_timing() mode. Returns a Run: the master's RESULT (with its CALL lines as result["calls"]), the
 relay's FAULT lines and STATS. Every process is killed before it returns."""
 import json
 import os
@@ -179,6 +179,8 @@ def run(transport, master, slave, master_params, relay_args=(), slave_params=Non
         procs.append(m)
         try:
             result = json.loads(m.wait_line("RESULT ", timeout)[len("RESULT "):])
+            if "rate" not in result:
+                result["calls"] = [json.loads(l[5:]) for l in m.out if l.startswith("CALL ")]
         except RuntimeError as e:
             if relay is None:
                 raise

@@ -1,15 +1,17 @@
 # One side of a call through tests/relay.py (the recovery tests and bench/lossy_bench.py):
 #   relay_peer.py master|slave mod|ref TIMING udp:PORT|tcp:PORT|fd:N [JSON]
 # (or dev:PATH, a serial device, for impl "host": the host package in CPython).
-# TIMING: "default" for our module; bench/ref_rpc.py's use_timing() mode for "ref".
+# TIMING: "default" for our module; bench/ref_rpc.py's use_timing() mode for "ref", optionally
+# with ",short=N" (its first short timeout).
 # Addresses (see tests/relay.py): the master sends UDP to / connects to the relay at
 # 127.0.0.3; the slave listens at 127.0.0.2; on UDP it learns the relay's 127.0.0.4.
 # JSON: inline or @PATH of a file holding it.
 # The slave serves echo, work (a callback that works "work_ms" of the JSON before echoing)
 # and stats until it is killed, with loop()'s defaults.
 # The master makes one call a size of JSON "sizes" (an echo, or "work" if JSON "name" says so)
-# with default timeouts unless JSON gives send_timeout/recv_timeout, and prints
-#   RESULT {"calls": [[size, outcome, ms, last_error], ...], "stats": {...}}
+# with default timeouts unless JSON gives send_timeout/recv_timeout, prints
+#   CALL [size, outcome, ms, last_error]
+# as each ends, then RESULT {"first": ..., "stats": {...}}
 # outcome: "right", "none" (None) or "wrong" (data that is not the argument). With JSON
 # "count": calls/s of that many calls of size sizes[0] instead ("rate").
 import sys
@@ -93,9 +95,12 @@ def make():
     raise ValueError("bad spec %r" % spec)
 
 
+timing, _, short = timing.partition(",short=")
 obj = make()
 if timing != "default":
     obj.use_timing(timing)
+if short:  # the first short timeout (ms) of bench/ref_rpc.py instead of its 3 / 2
+    obj._short_timeout_start = int(short)
 
 
 def payload(n, seed):
@@ -157,13 +162,13 @@ def run_master():
         ms = ticks_diff(ticks_ms(), t0)
         out["rate"] = {"calls": n, "ms": ms, "outcomes": outcomes}
     else:
-        calls = []
+        # One line a call, printed as it ends (10,000 calls kept in a list would fill the
+        # unix port's heap).
         for i, n in enumerate(params["sizes"]):
             data = payload(n, i + 1)
             outcome, ms = timed_call(name, data, kw)
             err = getattr(obj, "last_error", None) if outcome != "right" else None
-            calls.append([n, outcome, ms, err])
-        out["calls"] = calls
+            print("CALL " + json.dumps([n, outcome, ms, err]))
     out["stats"] = stats_of(obj)
     print("RESULT " + json.dumps(out))
 
