@@ -1,8 +1,9 @@
 """Issue 11's figures: calls through a lossy relay process, and calls/s against a slave with
 the Arduino library's timing. Prints tables; asserts nothing (a benchmark, not a test).
 
-    python bench/lossy_bench.py [--calls N] [--seed S] [--only lossy|arduino|long] [--long]
-                                [--long-calls N] [--long-transport udp|pty]
+    python bench/lossy_bench.py [--calls N] [--rate-calls N] [--seed S] [--pairings 0,1,..]
+                                [--only lossy|arduino|long] [--long] [--long-calls N]
+                                [--long-transport udp|pty]
 
 1. Lossy rows (tests/relay.py): per transport (network = UDP, pty serial) and loss rate
    (1/2/5/10% of packets dropped plus as many with one bit flipped, both directions, seeded),
@@ -72,21 +73,34 @@ def lossy_run(transport, master, slave, rate, n, seed):
     return counts, hit_ms, all_ms, run
 
 
+def print_failures(run, most=5):
+    """The calls that returned None: the faults the relay did to each, and the last_error."""
+    by_call = {}
+    for f in run.faults:
+        by_call.setdefault(f["call"], []).append("%s %s" % (f["kind"], f["packet"]))
+    bad = [(i + 1, c) for i, c in enumerate(run.result["calls"]) if c[1] != "right"]
+    for call, (size, outcome, ms, err) in bad[:most]:
+        print("      call %d (%d B): %s after %d ms, %s; faults (kind packet): %s" % (
+            call, size, outcome, ms, err, ", ".join(by_call.get(call, [])) or "none"))
+
+
 def mean(xs):
     return sum(xs) / len(xs) if xs else float("nan")
 
 
-def lossy_table(n, seed):
+def lossy_table(n, seed, pairings=None):
     print("== Lossy relay: %d calls of 0-699 B, default timeouts; drop p + flip p per packet, "
           "both directions, seed %d ==" % (n, seed))
     print("%-14s %5s  %-30s %6s %5s %5s  %5s %12s %10s" % (
         "transport", "loss", "pairing", "right", "None", "wrong", "hit", "hit mean ms", "mean ms"))
     for transport in ("udp", "pty"):
         for rate in RATES:
-            for name, master, slave in LOSSY_PAIRINGS:
+            for i, (name, master, slave) in enumerate(LOSSY_PAIRINGS):
+                if pairings is not None and i not in pairings:
+                    continue
                 t0 = time.monotonic()
                 try:
-                    counts, hit_ms, all_ms, _ = lossy_run(transport, master, slave, rate, n, seed)
+                    counts, hit_ms, all_ms, run = lossy_run(transport, master, slave, rate, n, seed)
                 except RuntimeError as e:
                     print("%-14s %4.0f%%  %-30s run failed: %s" % (TRANSPORT_NAMES[transport], rate * 100,
                                                                   name, str(e)[:200]))
@@ -95,6 +109,8 @@ def lossy_table(n, seed):
                     TRANSPORT_NAMES[transport], rate * 100, name, counts["right"], counts["none"],
                     counts["wrong"], len(hit_ms), mean(hit_ms), mean(all_ms), time.monotonic() - t0),
                     flush=True)
+                if master[0] == "mod":
+                    print_failures(run)
 
 
 def arduino_table(count):
@@ -122,10 +138,11 @@ def long_table(n, transport, seed):
     print("%5s %7s %6s %6s %6s %12s %10s" % ("loss", "calls", "right", "None", "wrong", "hit mean ms", "mean ms"))
     for rate in RATES:
         t0 = time.monotonic()
-        counts, hit_ms, all_ms, _ = lossy_run(transport, ("mod", "default"), ("mod", "default"), rate, n, seed)
+        counts, hit_ms, all_ms, run = lossy_run(transport, ("mod", "default"), ("mod", "default"), rate, n, seed)
         print("%4.0f%% %7d %6d %6d %6d %12.1f %10.1f   (%.0f s)" % (
             rate * 100, n, counts["right"], counts["none"], counts["wrong"], mean(hit_ms), mean(all_ms),
             time.monotonic() - t0), flush=True)
+        print_failures(run)
 
 
 def main():
@@ -134,12 +151,13 @@ def main():
     ap.add_argument("--rate-calls", type=int, default=200)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--only", choices=("lossy", "arduino", "long"))
+    ap.add_argument("--pairings", help="lossy rows of these pairings only: indexes, e.g. 0,2")
     ap.add_argument("--long", action="store_true")
     ap.add_argument("--long-calls", type=int, default=10000)
     ap.add_argument("--long-transport", choices=("udp", "pty"), default="udp")
     a = ap.parse_args()
     if a.only in (None, "lossy"):
-        lossy_table(a.calls, a.seed)
+        lossy_table(a.calls, a.seed, a.pairings and {int(x) for x in a.pairings.split(",")})
     if a.only in (None, "arduino"):
         arduino_table(a.rate_calls)
     if a.only == "long" or a.long:
