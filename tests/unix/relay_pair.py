@@ -28,7 +28,9 @@ MPY_SCRIPTS = os.path.join(HERE, "mpy")
 RELAY = os.path.join(ROOT, "tests", "relay.py")
 PEER = os.path.join(MPY_SCRIPTS, "relay_peer.py")
 MICROPYTHON = os.environ.get("MICROPYTHON", os.path.join(ROOT, ".venv", "bin", "micropython"))
-MICROPYPATH = ":".join([os.path.join(ROOT, "build", "unix"), MPY_SCRIPTS, os.path.join(ROOT, "bench")])
+# OMV_RPC_UNIX_DIR: another build of rpc.mpy for "mod" (e.g. one with a proposed glue patch).
+RPC_DIR = os.environ.get("OMV_RPC_UNIX_DIR", os.path.join(ROOT, "build", "unix"))
+MICROPYPATH = ":".join([RPC_DIR, MPY_SCRIPTS, os.path.join(ROOT, "bench")])
 IPS = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
