@@ -3,7 +3,7 @@ the Arduino library's timing. Prints tables; asserts nothing (a benchmark, not a
 
     python bench/lossy_bench.py [--calls N] [--rate-calls N] [--seed S] [--pairings 0,1,..]
                                 [--only lossy|arduino|long] [--long] [--long-calls N]
-                                [--long-transport udp|pty]
+                                [--long-transport udp|pty] [--long-rates 1,2,5,10]
 
 1. Lossy rows (tests/relay.py): per transport (network = UDP, pty serial) and loss rate
    (1/2/5/10% of packets dropped plus as many with one bit flipped, both directions, seeded),
@@ -132,11 +132,11 @@ def arduino_table(count):
                                                     o["right"], o["none"], o["wrong"]), flush=True)
 
 
-def long_table(n, transport, seed):
+def long_table(n, transport, seed, rates=RATES):
     print("== %d calls a loss rate, ours both sides, %s, 0-699 B, default timeouts, seed %d ==" % (
         n, TRANSPORT_NAMES[transport], seed))
     print("%5s %7s %6s %6s %6s %12s %10s" % ("loss", "calls", "right", "None", "wrong", "hit mean ms", "mean ms"))
-    for rate in RATES:
+    for rate in rates:
         t0 = time.monotonic()
         counts, hit_ms, all_ms, run = lossy_run(transport, ("mod", "default"), ("mod", "default"), rate, n, seed)
         print("%4.0f%% %7d %6d %6d %6d %12.1f %10.1f   (%.0f s)" % (
@@ -155,13 +155,15 @@ def main():
     ap.add_argument("--long", action="store_true")
     ap.add_argument("--long-calls", type=int, default=10000)
     ap.add_argument("--long-transport", choices=("udp", "pty"), default="udp")
+    ap.add_argument("--long-rates", default="1,2,5,10", help="loss rates of --long, in %%")
     a = ap.parse_args()
     if a.only in (None, "lossy"):
         lossy_table(a.calls, a.seed, a.pairings and {int(x) for x in a.pairings.split(",")})
     if a.only in (None, "arduino"):
         arduino_table(a.rate_calls)
     if a.only == "long" or a.long:
-        long_table(a.long_calls, a.long_transport, a.seed)
+        long_table(a.long_calls, a.long_transport, a.seed,
+                   [float(r) / 100 for r in a.long_rates.split(",")])
 
 
 if __name__ == "__main__":
