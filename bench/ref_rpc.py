@@ -21,6 +21,20 @@
 #   timeout otherwise waits its whole phase for a RESULT_DATA the slave will never send (the
 #   slave has gone back to waiting for a RESULT_HEADER request). A wrong packet still ends
 #   the attempt at once.
+#
+# use_timing(mode) gives a peer the waits of another existing implementation (PROTOCOL.md,
+# "How the existing peers time their waits"); the packets and their order stay the same:
+# - "reference" (default): the cam-side rpc.py, with the changes above.
+# - "arduino": the Arduino library. Master: short timeouts grow x1.5; RESULT_DATA is waited
+#   for with a 5000 ms timeout that restarts on every byte that comes, not cut at the phase
+#   end (a failed call can take ~5 s). Slave: loop(100, 100) by default; each attempt of a
+#   phase starts by dropping pending input (so a request that came while the callback ran is
+#   lost); after RESULT_HEADER it waits only its short timeout (2 ms, +1 ms a retry) for the
+#   RESULT_DATA request.
+# - "desktop": the old desktop library. On a byte stream (pyserial) every read waits a fixed
+#   10 ms per 1024-byte chunk whatever the timeout says, and after a failed attempt it sleeps
+#   the short timeout before the next one drops input. On the network each UDP read waits the
+#   short timeout x 10, data packets too (no long timeout).
 
 import struct
 
@@ -109,12 +123,26 @@ def _lfsr_next(x):
     return (x >> 1) ^ (0xB8 if x & 1 else 0)
 
 
+TIMINGS = ("reference", "arduino", "desktop")
+DESKTOP_CHUNK = 1024
+DESKTOP_CHUNK_TIMEOUT_MS = 10  # pyserial's fixed read timeout in the desktop library
+ARDUINO_LOOP_TIMEOUT_MS = 100  # the Arduino slave's loop(100, 100)
+
+
 class rpc:
     """The protocol over get_bytes/put_bytes/_flush, which a transport (or a user's subclass)
     provides. get_bytes(buff, timeout_ms) fills buff and returns it, or returns None;
     put_bytes(data, timeout_ms) writes data (returning False means it could not)."""
 
     _short_timeout_start = MASTER_SHORT_TIMEOUT_MS
+    timing = "reference"
+
+    def use_timing(self, mode):
+        """Wait like another existing implementation: "reference", "arduino" or "desktop"
+        (see the top of this file)."""
+        if mode not in TIMINGS:
+            raise ValueError("timing must be one of %r, not %r" % (TIMINGS, mode))
+        self.timing = mode
 
     def __init__(self):
         self.max_argument_len = DEFAULT_MAX_LEN
@@ -146,11 +174,45 @@ class rpc:
         t *= self._timeout_scale(n)
         return t if t < left else left
 
-    def _get_packet(self, magic, buff, timeout_ms):
-        """Reads one packet into buff (payload length + 4); the payload as a memoryview, or None."""
+    def _data_wait(self, short, n, start, phase_ms):
+        """The wait for a data packet of n bytes: the long timeout; on the desktop library's
+        network, the short one x 10 like every other UDP read."""
+        if self.timing == "desktop" and self._timeout_scale(n) != 1:
+            return self._wait(short, n, start, phase_ms)
+        return self._wait(LONG_TIMEOUT_MS, n, start, phase_ms)
+
+    def _after_miss(self, short):
+        """Between two attempts: the desktop library sleeps the short timeout on a serial
+        line."""
+        if self.timing == "desktop" and self._serial_like():
+            sleep_ms(short)
+
+    def _read(self, buff, timeout_ms):
+        """get_bytes() with the timing's read rule: the desktop library's serial reads wait
+        10 ms per 1024-byte chunk, whatever timeout_ms says."""
+        if self.timing == "desktop" and self._serial_like():
+            mv = memoryview(buff)
+            for i in range(0, len(mv), DESKTOP_CHUNK):
+                if self.get_bytes(mv[i:i + DESKTOP_CHUNK], DESKTOP_CHUNK_TIMEOUT_MS) is None:
+                    return None
+            return buff
+        return self.get_bytes(buff, timeout_ms)
+
+    def _serial_like(self):
+        return not hasattr(self, "_net")
+
+    def _get_bytes_patient(self, buff, timeout_ms):
+        """get_bytes() whose timeout restarts whenever bytes come (the Arduino master's
+        RESULT_DATA wait). Transports that cannot tell progress wait timeout_ms once."""
+        return self.get_bytes(buff, timeout_ms)
+
+    def _get_packet(self, magic, buff, timeout_ms, patient=False):
+        """Reads one packet into buff (payload length + 4); the payload as a memoryview, or
+        None. patient: the timeout restarts whenever bytes come."""
         if timeout_ms <= 0:
             return None
-        if self.get_bytes(buff, timeout_ms) is None:
+        got = self._get_bytes_patient(buff, timeout_ms) if patient else self._read(buff, timeout_ms)
+        if got is None:
             self.stats["timeouts"] += 1
             return None
         n = len(buff)
@@ -248,7 +310,8 @@ class rpc_master(rpc):
 
     def _grow(self, short, phase_ms):
         self.stats["retries"] += 1
-        short = short * 4 // 3
+        self._after_miss(short)
+        short = short * 3 // 2 if self.timing == "arduino" else short * 4 // 3
         return short if short < phase_ms else phase_ms
 
     def _send_command(self, command_header, command_data, send_timeout):
@@ -260,7 +323,7 @@ class rpc_master(rpc):
             self._flush()
             if (self._put_packet(command_header, self._wait(short, 12, start, send_timeout))
                     and self._get_small(COMMAND_HEADER, 0, self._wait(short, 4, start, send_timeout)) is not None
-                    and self._put_packet(command_data, self._wait(LONG_TIMEOUT_MS, n, start, send_timeout))
+                    and self._put_packet(command_data, self._data_wait(short, n, start, send_timeout))
                     and self._get_small(COMMAND_DATA, 0, self._wait(ack_timeout, 4, start, send_timeout)) is not None):
                 return True
             short = self._grow(short, send_timeout)
@@ -284,7 +347,11 @@ class rpc_master(rpc):
                     elif self._put_packet(request_data, self._wait(short, 4, start, recv_timeout)):
                         if buff is None or len(buff) != n + 4:
                             buff = bytearray(n + 4)
-                        result = self._get_packet(RESULT_DATA, buff, self._wait(LONG_TIMEOUT_MS, n + 4, start, recv_timeout))
+                        if self.timing == "arduino":
+                            # 5000 ms restarting on every byte, not cut at the phase end.
+                            result = self._get_packet(RESULT_DATA, buff, LONG_TIMEOUT_MS, patient=True)
+                        else:
+                            result = self._get_packet(RESULT_DATA, buff, self._data_wait(short, n + 4, start, recv_timeout))
                         if result is not None:
                             return result if n else bytes()
             short = self._grow(short, recv_timeout)
@@ -311,10 +378,15 @@ class rpc_slave(rpc):
 
     def _grow(self, short, phase_ms):
         self.stats["retries"] += 1
+        self._after_miss(short)
         short += 1
         return short if short < phase_ms else phase_ms
 
-    def loop(self, recv_timeout=1000, send_timeout=1000):
+    def loop(self, recv_timeout=None, send_timeout=None):
+        """Defaults: 1000 ms each; the Arduino library's loop(100, 100) under its timing."""
+        default = ARDUINO_LOOP_TIMEOUT_MS if self.timing == "arduino" else 1000
+        recv_timeout = default if recv_timeout is None else recv_timeout
+        send_timeout = default if send_timeout is None else send_timeout
         while True:
             self.serve_once(recv_timeout, send_timeout)
             if self._loop_cb is not None:
@@ -354,11 +426,15 @@ class rpc_slave(rpc):
                 elif self._put_packet(ack_header, self._wait(short, 4, start, recv_timeout)):
                     if buff is None or len(buff) != n + 4:
                         buff = bytearray(n + 4)
-                    argument = self._get_packet(COMMAND_DATA, buff, self._wait(LONG_TIMEOUT_MS, n + 4, start, recv_timeout))
+                    argument = self._get_packet(COMMAND_DATA, buff, self._data_wait(short, n + 4, start, recv_timeout))
                     if argument is not None and self._put_packet(ack_data, self._wait(short, 4, start, recv_timeout)):
                         return h, argument
             short = self._grow(short, recv_timeout)
         return None
+
+    def _request_data_wait(self, short):
+        # The Arduino slave waits only its short timeout for the RESULT_DATA request.
+        return short if self.timing == "arduino" else LONG_TIMEOUT_MS
 
     def _send_result(self, result, send_timeout):
         start = ticks_ms()
@@ -370,7 +446,7 @@ class rpc_slave(rpc):
             self._flush()
             if (self._get_small(RESULT_HEADER, 0, self._wait(short, 4, start, send_timeout)) is not None
                     and self._put_packet(result_header, self._wait(short, 8, start, send_timeout))
-                    and self._get_small(RESULT_DATA, 0, self._wait(LONG_TIMEOUT_MS, 4, start, send_timeout)) is not None
+                    and self._get_small(RESULT_DATA, 0, self._wait(self._request_data_wait(short), 4, start, send_timeout)) is not None
                     and self._put_packet(result_data, self._wait(LONG_TIMEOUT_MS, n + 4, start, send_timeout))):
                 return True
             short = self._grow(short, send_timeout)
@@ -421,7 +497,8 @@ class _stream_io:
             raise OSError("stream closed by the peer")
         return n
 
-    def read_exactly(self, buff, timeout_ms):
+    def read_exactly(self, buff, timeout_ms, restart=False):
+        """Fills buff within timeout_ms; restart: the timeout restarts whenever bytes come."""
         mv = memoryview(buff)
         n = len(mv)
         got = 0
@@ -433,6 +510,8 @@ class _stream_io:
             k = self._readinto(mv[got:])
             if k:
                 got += k
+                if restart:
+                    start = ticks_ms()
         return buff
 
     def write_all(self, data, timeout_ms):
@@ -467,6 +546,9 @@ class _stream_transport:
 
     def get_bytes(self, buff, timeout_ms):
         return self._io.read_exactly(buff, timeout_ms)
+
+    def _get_bytes_patient(self, buff, timeout_ms):
+        return self._io.read_exactly(buff, timeout_ms, restart=True)
 
     def put_bytes(self, data, timeout_ms):
         return self._io.write_all(data, timeout_ms)

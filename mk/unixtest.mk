@@ -7,7 +7,7 @@
 
 .PHONY: unix-test unix-bench
 
-UNIX_TESTS := $(filter-out tests/unix/test_smoke_glue.py,$(wildcard tests/unix/test_*.py))
+UNIX_TESTS := $(filter-out tests/unix/test_smoke_glue.py tests/unix/test_recovery_relay.py,$(wildcard tests/unix/test_*.py))
 
 unix-test: unix deps-py
 	$(VENV)/bin/pytest -q -p no:cacheprovider $(UNIX_TESTS)

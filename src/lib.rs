@@ -6,7 +6,8 @@
 //!   packet (`wire/mod.rs`); CRC-16/IBM-3740 (`wire/crc.rs`).
 //! - [`engine`]: one state machine per operation: the master call (`engine/call.rs`), the slave
 //!   turn (`engine/serve.rs`), the stream reader and writer (`engine/stream.rs`), the timing
-//!   rules they share (`engine/timing.rs`), the public types and the dispatch (`engine/mod.rs`).
+//!   rules they share (`engine/timing.rs`), the public types (`engine/types.rs`), the state and
+//!   the dispatch (`engine/mod.rs`).
 //! - [`ffi`]: the C ABI of `include/omv_rpc.h` (`#[no_mangle] extern "C"`), over the same engine.
 //!
 //! # The safe Rust API (the C ABI's shape)
