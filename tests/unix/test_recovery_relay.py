@@ -66,26 +66,6 @@ for kind in ("drop", "corrupt", "truncate"):
 for kind in ("drop", "truncate"):  # a corrupt one ends the wait at once: the retry recovers
     UNRECOVERABLE[("refmaster-modslave", 7, kind)] = REF_MASTER_WAITS
 
-# Losses that our side could recover but does not yet (see the issue-11 report); each is
-# an xfail with its reason, strict where the failure is certain.
-GLUE_HAS_GAP_RULE = "io.gap_ms" in open(os.path.join(ROOT, "mp_glue", "modrpc.c")).read()
-NOT_YET = {}
-if not GLUE_HAS_GAP_RULE:
-    NOT_YET[("mod-mod", 7, "truncate")] = (
-        True, "mp_glue/modrpc.c ignores io.gap_ms: a RESULT_DATA cut short holds our master "
-              "for the 5000 ms long timeout, past its phase (the engine asks for a 100 ms gap limit)")
-    # The RESULT_HEADER delayed 50 ms two calls before arrives while our master waits for
-    # RESULT_DATA after its lost request: taken as RESULT_DATA's first bytes, it lifts the
-    # first-byte limit, and the glue then waits the long timeout for the rest.
-    NOT_YET[("mod-mod", 6, "drop", "udp")] = (
-        False, "a stray late RESULT_HEADER datagram taken as RESULT_DATA's first bytes: "
-               "without the gap limit the glue then waits 5000 ms")
-for transport in ("tcp", "pty"):
-    NOT_YET[("modmaster-refslave", 5, "delay", transport)] = (
-        False, "a late RESULT_HEADER and the answer to the repeated request arrive back to back: "
-               "our master reads the second RESULT_HEADER where RESULT_DATA is due (bad magic), "
-               "and the reference slave does not send RESULT_DATA again")
-
 _runs = {}
 
 
@@ -111,12 +91,7 @@ def _params():
     for transport in TRANSPORTS:
         for pairing in PAIRINGS:
             for packet, kind in CASES:
-                marks = []
-                for key in ((pairing, packet, kind), (pairing, packet, kind, transport)):
-                    if key in NOT_YET:
-                        strict, reason = NOT_YET[key]
-                        marks.append(pytest.mark.xfail(strict=strict, reason=reason))
-                out.append(pytest.param(transport, pairing, packet, kind, marks=marks,
+                out.append(pytest.param(transport, pairing, packet, kind,
                                         id="%s-%s-%d-%s" % (transport, pairing, packet, kind)))
     return out
 
