@@ -198,12 +198,14 @@ static void rpc_dispatch(rpc_engine_obj_t *self) {
     rpc_complete(self, OMV_RPC_IO_OK, packet, info.len + OMV_RPC_PACKET_OVERHEAD);
 }
 
-/* Stream reader: hand the frame to the callback. */
+/* Stream reader: hand the frame to the callback; a False return stops the stream. */
 static void rpc_deliver(rpc_engine_obj_t *self) {
     mp_obj_t arg = rpc_view_of(self, &self->frame, self->io.data, self->io.len);
-    mp_call_function_n_kw(self->stream_cb, 1, 0, &arg);
+    mp_obj_t ret = mp_call_function_n_kw(self->stream_cb, 1, 0, &arg);
     rpc_view_clear(self);
-    rpc_complete(self, OMV_RPC_IO_OK, NULL, 0);
+    /* False (exactly: None and anything else go on, as the reference ignores the return)
+     * ends the stream before this frame's ack, as in the host package. */
+    rpc_complete(self, ret == mp_const_false ? OMV_RPC_IO_ERROR : OMV_RPC_IO_OK, NULL, 0);
 }
 
 /* Stream writer: the next frame from the callback; None ends the stream. */

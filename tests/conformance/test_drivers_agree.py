@@ -208,3 +208,66 @@ def test_scripted_master_writes_the_reference_bytes_in_both_drivers(scripted):
 
 def test_scripted_master_behaves_the_same_in_both_drivers(scripted):
     assert scripted["module"] == scripted["host"]
+
+
+# The same scripted writer for both drivers' stream readers: the recorded stream (six frames,
+# queue depth 4). A reader callback that returns False stops the stream before that frame's
+# ack (the host package's documented rule, now the module's too); None goes on (the reference
+# ignores the return value).
+SCRIPTED_READER = r"""
+import json, sys
+import rpc
+
+with open(sys.argv[-1]) as f:
+    stream = json.load(f)["stream"]
+
+class Scripted(rpc.rpc_slave):
+    def script(self, peer):
+        self.peer = peer
+        self.at = 0
+        self.written = []
+    def get_bytes(self, buff, timeout_ms):
+        n = len(buff)
+        if self.at + n > len(self.peer):
+            return None
+        buff[:] = self.peer[self.at:self.at + n]
+        self.at += n
+        return buff
+    def put_bytes(self, data, timeout_ms):
+        self.written.append(bytes(data).hex())
+    def _flush(self):
+        pass
+
+s = Scripted()
+out = {}
+for stop_after in (3, None):
+    s.script(bytes.fromhex(stream["writer_to_reader_hex"]))
+    frames = []
+    def cb(frame):
+        frames.append(bytes(frame).hex())
+        if stop_after is not None and len(frames) == stop_after:
+            return False
+    s.stream_reader(cb, queue_depth=stream["queue_depth"], read_timeout_ms=100)
+    out[str(stop_after)] = {"frames": frames, "written": "".join(s.written)}
+print(json.dumps(out))
+"""
+
+
+def test_a_stream_reader_callback_returning_false_stops_the_stream_in_both_drivers():
+    env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "build", "unix"))
+    got = {}
+    for driver, cmd, e in (("module", [MICROPYTHON], env), ("host", [sys.executable], None)):
+        p = subprocess.run(cmd + ["-c", SCRIPTED_READER, VECTORS], capture_output=True, text=True,
+                           timeout=120, env=e)
+        assert p.returncode == 0, (driver, p.stderr)
+        got[driver] = json.loads(p.stdout.strip().splitlines()[-1])
+    with open(VECTORS) as f:
+        stream = json.load(f)["stream"]
+    for driver, runs in got.items():
+        assert runs["None"]["frames"] == stream["frames_hex"], driver
+        # The recording ends before the last frame's ack; ours sends it.
+        assert runs["None"]["written"].startswith(stream["reader_to_writer_hex"]), driver
+        assert runs["3"]["frames"] == stream["frames_hex"][:3], driver
+        # STREAM_SETUP and the acks of the first two frames only.
+        assert runs["3"]["written"] == stream["reader_to_writer_hex"][:2 * (8 + 2)], driver
+    assert got["module"] == got["host"]
