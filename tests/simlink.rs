@@ -825,6 +825,7 @@ fn eager_peers_make_back_to_back_calls_without_retries() {
 ///   answers those requests too: the call costs a few ms more, not the phase.
 /// - Lost: nothing will come. The master gives up on that RESULT_DATA within its phase and
 ///   retries.
+///
 /// On a byte stream (split reads) the master reads RESULT_DATA's first 4 bytes with the
 /// first-byte limit as that receive's own timeout, so this holds whether or not the driver
 /// honours start_timeout_ms (before, a driver that ignored it waited out the long timeout,
