@@ -1,0 +1,30 @@
+# protocol: OpenMV Protocol V2 (the IDE's link) in protocol/, a no_std sans-IO crate of its
+# own (omv_protocol) with device and host roles, and the official `openmv` package (PyPI,
+# pinned in requirements-py312.txt) in a CPython 3.12 venv to drive it.
+#
+#   make protocol-test   the crate's tests: vectors recorded from openmv 1.0.7 byte for byte,
+#                        properties (no panic on any bytes), a lossy simulated link
+#   make protocol-record re-record protocol/vectors/ from the official package and check
+#                        that they are the committed ones
+
+PROTO_VENV := .venv312
+PROTO_PYTHON := $(abspath $(PROTO_VENV)/bin/python)
+PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+
+.PHONY: protocol-test protocol-record deps-py312
+
+$(PROTO_VENV)/.installed: requirements-py312.txt
+	$(PY312) -m venv $(PROTO_VENV)
+	$(PROTO_VENV)/bin/pip install -q -r requirements-py312.txt
+	touch $@
+deps-py312: $(PROTO_VENV)/.installed
+deps: deps-py312
+
+protocol-test: deps-rust protocol-record
+	cd protocol && $(CARGO) test -j2 --locked
+
+protocol-record: deps-py312
+	mkdir -p build && $(PROTO_PYTHON) tests/protocol/record_vectors.py > build/openmv-vectors.txt
+	cmp build/openmv-vectors.txt protocol/vectors/openmv-1.0.7.txt
+
+TEST_TARGETS += protocol-test
