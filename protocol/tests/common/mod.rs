@@ -5,7 +5,7 @@
 use omv_protocol::device::{answer, Action, Config, Device, Request};
 use omv_protocol::wire::Status;
 
-pub const VECTORS: &str = include_str!("../vectors/openmv-1.0.7.txt");
+pub const VECTORS: &str = include_str!("../../vectors/openmv-1.0.7.txt");
 
 pub fn hex(s: &str) -> Vec<u8> {
     if s == "-" {
