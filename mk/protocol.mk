@@ -28,3 +28,18 @@ protocol-record: deps-py312
 	cmp build/openmv-vectors.txt protocol/vectors/openmv-1.0.7.txt
 
 TEST_TARGETS += protocol-test
+
+# The virtual cam with Protocol V2 on UART4 (the fifth -serial), beside everything `make qemu`
+# has: build/qemu-proto/firmware.elf. One Rust archive (protocol/cam) holds both engines.
+PROTO_CAM_LIB := protocol/cam/target/$(RUST_ARM_TARGET)/release/libomv_cam.a
+QEMU_PROTO_BUILD := $(abspath build/qemu-proto)
+PROTO_SOURCES := $(wildcard protocol/src/*.rs protocol/cam/src/*.rs) protocol/Cargo.toml \
+	protocol/cam/Cargo.toml $(ENGINE_SOURCES)
+
+.PHONY: qemu-proto
+$(PROTO_CAM_LIB): $(PROTO_SOURCES)
+	cd protocol/cam && $(CARGO) build -j2 --locked --release --target $(RUST_ARM_TARGET)
+
+qemu-proto: deps deps-rust $(PROTO_CAM_LIB)
+	$(MAKE) -C ports/qemu -j2 BUILD=$(QEMU_PROTO_BUILD) MPY_DIR=$(MPY_DIR) WITH_RPC=1 \
+	  WITH_ENGINE=1 RUST_LIB=$(abspath $(PROTO_CAM_LIB)) OMV_PROTOCOL_V2=1

@@ -11,7 +11,7 @@ pub mod rx;
 pub mod wire;
 pub mod c_abi;
 
-#[cfg(all(not(feature = "std"), not(test)))]
+#[cfg(all(not(feature = "std"), feature = "panic-handler", not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     loop {}
