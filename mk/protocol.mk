@@ -43,3 +43,17 @@ $(PROTO_CAM_LIB): $(PROTO_SOURCES)
 qemu-proto: deps deps-rust $(PROTO_CAM_LIB)
 	$(MAKE) -C ports/qemu -j2 BUILD=$(QEMU_PROTO_BUILD) MPY_DIR=$(MPY_DIR) WITH_RPC=1 \
 	  WITH_ENGINE=1 RUST_LIB=$(abspath $(PROTO_CAM_LIB)) OMV_PROTOCOL_V2=1
+
+# The official package against the virtual cam (tests/protocol/test_cam.py), and rpc over a
+# channel both ways (tests/protocol/test_rpc_channel.py): the host package's abi3 wheel
+# (make host) goes into the 3.12 venv too.
+PROTO_HOST_STAMP := $(PROTO_VENV)/.host-installed
+$(PROTO_HOST_STAMP): $(HOST_STAMP) $(PROTO_VENV)/.installed
+	$(PROTO_VENV)/bin/pip install -q --force-reinstall --no-deps $(HOST_WHEEL_DIR)/omv_rpc-*-abi3-*.whl
+	touch $@
+
+.PHONY: protocol-cam-test
+protocol-cam-test: qemu-proto host $(PROTO_HOST_STAMP)
+	cd tests/protocol && $(PROTO_PYTHON) -m pytest -q -p no:cacheprovider .
+
+TEST_TARGETS += protocol-cam-test
