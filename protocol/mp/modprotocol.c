@@ -633,12 +633,14 @@ bool board_stdin_idle_hook(void) {
     if (nlr_push(&nlr) == 0) {
         mp_obj_dict_t *globals = MP_OBJ_TO_PTR(mp_obj_new_dict(0));
         mp_obj_dict_store(MP_OBJ_FROM_PTR(globals), MP_OBJ_NEW_QSTR(MP_QSTR___name__), MP_OBJ_NEW_QSTR(MP_QSTR___main__));
+        // The globals first: the compiled code (and every function in it) keeps the ones
+        // current when it is made.
+        mp_globals_set(globals);
+        mp_locals_set(globals);
         mp_lexer_t *lex = mp_lexer_new_from_str_len(MP_QSTR__lt_stdin_gt_, script, script_len, 0);
         qstr source = lex->source_name;
         mp_parse_tree_t tree = mp_parse(lex, MP_PARSE_FILE_INPUT);
         mp_obj_t code = mp_compile(&tree, source, false);
-        mp_globals_set(globals);
-        mp_locals_set(globals);
         mp_call_function_0(code);
         nlr_pop();
     } else {

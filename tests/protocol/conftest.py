@@ -56,7 +56,8 @@ def vcam():
 @pytest.fixture(scope="module")
 def camera(vcam):
     random.seed(14)
-    c = connect(vcam.uart_paths[4])
+    # 3 s: a machine shared with other builds can hold an answer back past the package's 1 s.
+    c = connect(vcam.uart_paths[4], timeout=3.0)
     yield c
     c.disconnect()
 
@@ -74,3 +75,10 @@ class Stdout:
 
     def wait_for(self, marker, timeout=30.0):
         return wait_for(lambda: marker in self.read() and self.text, timeout)
+
+
+def has_channel(camera, name):
+    """Whether the cam has registered `name`: a CHANNEL_POLL first, so that the package
+    takes the CHANNEL_REGISTERED events that came (it reads events only with an answer)."""
+    camera.read_status()
+    return camera.has_channel(name)

@@ -2,7 +2,7 @@
 import random
 import struct
 
-from conftest import Stdout, cam_script, connect, wait_for
+from conftest import Stdout, cam_script, connect, has_channel, wait_for
 
 
 def test_connect_version_and_system_info(camera):
@@ -56,7 +56,7 @@ def test_custom_channels_read_write_size_status(camera):
     out = Stdout(camera)
     camera.exec(cam_script("channels.py"))
     assert out.wait_for("channels")
-    assert wait_for(lambda: camera.has_channel("buffer"))
+    assert wait_for(lambda: has_channel(camera, "buffer"))
     assert camera.channel_size("static") == 11
     assert camera.channel_read("static") == b"HelloWorld!"
     assert camera.read_status()["buffer"] is False
@@ -96,7 +96,7 @@ def test_drop_rate_5_percent_every_call_right(vcam, camera):
     (connect() itself runs without drops: the package's resync accepts a late SYNC ACK as
     the answer to GET_CAPS and fails with a TypeError, whatever the device does.)"""
     camera.disconnect()
-    lossy = connect(vcam.uart_paths[4])
+    lossy = connect(vcam.uart_paths[4], timeout=1.0)
     random.seed(5)
     lossy.drop_rate = 0.05                  # for the Transport of every resync
     lossy.transport.drop_rate = 0.05
@@ -106,7 +106,7 @@ def test_drop_rate_5_percent_every_call_right(vcam, camera):
     try:
         out = ""
         lossy.exec(cam_script("channels.py"))
-        assert wait_for(lambda: lossy.has_channel("buffer"))
+        assert wait_for(lambda: has_channel(lossy, "buffer"))
         for i in range(25):
             for attempt in range(4):
                 try:
