@@ -86,3 +86,28 @@ def test_cam_master_calls_the_host(camera):
     for size in (0, 1, 1000):
         assert "echo %d True" % size in text, text
     assert "unknown True" in text, text
+
+
+def test_our_host_role_master_calls_the_cam(vcam, camera):
+    """rpc.rpc_omv_master(port): the host package's own Protocol V2 host role (no `openmv`)."""
+    out = Stdout(camera)
+    camera.exec(cam_script("rpc_slave.py"))
+    assert out.wait_for("rpc slave ready")
+    assert wait_for(lambda: has_channel(camera, "rpc"))
+    camera.disconnect()
+    m = rpc.rpc_omv_master(vcam.uart_paths[4], channel="rpc")
+    try:
+        m.set_timing(bytes_per_s=8000)
+        for size in (0, 1, 100, 4000, 20000):
+            data = bytes(random.Random(size + 7).getrandbits(8) for _ in range(size))
+            r = m.call("echo", data, send_timeout=30000, recv_timeout=30000)
+            assert r is not None, m.last_error
+            assert bytes(r) == data
+        r = m.call("no_such_function", b"abc", send_timeout=5000, recv_timeout=5000)
+        assert r is not None and bytes(r) == b""
+        sent, received, checksum, _ = m.link.host.stats()
+        assert sent > 0 and received > 0 and checksum == 0
+    finally:
+        m.close()
+        camera.connect()
+        camera.stop()
