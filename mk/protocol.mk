@@ -57,3 +57,17 @@ protocol-cam-test: qemu-proto host $(PROTO_HOST_STAMP)
 	cd tests/protocol && $(PROTO_PYTHON) -m pytest -q -p no:cacheprovider .
 
 TEST_TARGETS += protocol-cam-test
+
+# Figures: version() calls/s, stream frames/s and MB/s, rpc calls/s over the channel (the
+# package's Camera and our host role) and over the plain UART3, instructions per frame and
+# per call under -icount shift=0.
+.PHONY: protocol-bench protocol-demo
+protocol-bench: qemu-proto host $(PROTO_HOST_STAMP)
+	$(PROTO_PYTHON) tests/protocol/bench_protocol.py
+
+# make demo's Protocol V2 part: the official package drives the cam, then rpc over its link.
+protocol-demo: qemu-proto host $(PROTO_HOST_STAMP)
+	$(PROTO_PYTHON) tests/protocol/demo_protocol.py
+demo: protocol-demo
+
+BENCH_TARGETS += protocol-bench
