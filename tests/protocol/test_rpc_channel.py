@@ -63,8 +63,9 @@ def test_stream_from_the_cam(slave_cam):
     assert got == [b"frame %d " % i * 20 for i in range(1, 6)]
 
 
-# Known defect: a cam-master call with a 20000-byte argument fails here (the cam's master
-# never sees the COMMAND_DATA ack: "SEND_TIMEOUT: COMMAND_DATA timeout"); see the README.
+# Known limit: a cam-master call with a 20000-byte argument needs many rpc retries here and
+# often runs out ("SEND_TIMEOUT: COMMAND_DATA timeout"), even with set_timing(bytes_per_s=
+# 2000); see docs/protocol-v2.md. The sizes below complete without that.
 def test_cam_master_calls_the_host(camera):
     out = Stdout(camera)
     out.read()
