@@ -71,3 +71,6 @@ protocol-demo: qemu-proto host $(PROTO_HOST_STAMP)
 demo: protocol-demo
 
 BENCH_TARGETS += protocol-bench
+
+# The host package links the host role (host/src/omvp.rs): rebuild it when the crate changes.
+$(HOST_STAMP): $(wildcard protocol/src/*.rs) protocol/Cargo.toml
