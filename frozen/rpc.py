@@ -229,3 +229,7 @@ try:
     from rpc_bus import *
 except ImportError:
     pass
+try:
+    from rpc_channel import *
+except ImportError:
+    pass

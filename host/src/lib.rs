@@ -16,6 +16,7 @@
 //! (stats, last_error) while the engine waits for it.
 
 mod link;
+mod omvp;
 
 use std::time::{Duration, Instant};
 
@@ -785,6 +786,7 @@ fn name_hash(name: &Bound<'_, PyAny>) -> PyResult<u32> {
 #[pymodule]
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Session>()?;
+    m.add_class::<omvp::OmvHost>()?;
     m.add_function(wrap_pyfunction!(crc16, m)?)?;
     m.add_function(wrap_pyfunction!(name_hash, m)?)?;
     m.add("DEFAULT_MAX_LEN", DEFAULT_MAX_LEN)?;

@@ -21,6 +21,11 @@ extern uint32_t _heap_start, _heap_end, _sstack, _estack;
 void board_systick_init(void);
 void machine_uart_deinit_all(void);
 
+MP_WEAK void board_boot_hook(void) {
+}
+MP_WEAK void board_soft_reset_hook(void) {
+}
+
 // Stack kept free below the limit for the code that reports the overflow.
 #define STACK_GUARD (2048)
 
@@ -34,6 +39,7 @@ int main(void) {
         gc_init(&_heap_start, &_heap_end);
         mp_init();
         readline_init0();
+        board_boot_hook();
 
         for (;;) {
             if (pyexec_mode_kind == PYEXEC_MODE_RAW_REPL) {
@@ -47,6 +53,7 @@ int main(void) {
             }
         }
 
+        board_soft_reset_hook();
         machine_uart_deinit_all();
         gc_sweep_all();
         mp_deinit();

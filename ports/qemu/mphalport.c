@@ -14,8 +14,22 @@
 static volatile uint32_t ticks_ms;
 static volatile uint64_t idle_ns;
 
+// Hooks for a module that needs the port's tick, stdio and boot (Protocol V2,
+// protocol/mp/modprotocol.c); these defaults do nothing.
+MP_WEAK void board_systick_hook(uint32_t ms) {
+    (void)ms;
+}
+MP_WEAK bool board_stdin_idle_hook(void) {
+    return false;
+}
+MP_WEAK void board_stdout_hook(const char *str, size_t len) {
+    (void)str;
+    (void)len;
+}
+
 void SysTick_Handler(void) {
     ticks_ms = ticks_ms + 1;
+    board_systick_hook(ticks_ms);
 }
 
 void board_systick_init(void) {
@@ -148,11 +162,15 @@ int mp_hal_stdin_rx_chr(void) {
         if (c >= 0) {
             return c;
         }
+        if (board_stdin_idle_hook()) {
+            continue;
+        }
         mp_event_wait_indefinite();
     }
 }
 
 mp_uint_t mp_hal_stdout_tx_strn(const char *str, size_t len) {
+    board_stdout_hook(str, len);
     // The console never gives up: a pty nobody reads is drained by QEMU itself.
     return uart_tx_write(MP_HAL_REPL_UART, (const uint8_t *)str, len, UINT32_MAX);
 }

@@ -20,6 +20,7 @@ from ._can import (
     rpc_kvarser_can_slave,
 )
 from ._network import rpc_network_master, rpc_network_slave
+from ._omv import OmvLink, rpc_omv_camera_master, rpc_omv_camera_slave, rpc_omv_master, rpc_omv_slave
 from ._serial import rpc_uart_master, rpc_uart_slave, rpc_usb_vcp_master, rpc_usb_vcp_slave
 from ._stream import rpc_stream_master, rpc_stream_slave
 
@@ -42,4 +43,9 @@ __all__ = [
     "rpc_kvarser_can_slave",
     "rpc_stream_master",
     "rpc_stream_slave",
+    "rpc_omv_camera_master",
+    "rpc_omv_camera_slave",
+    "rpc_omv_master",
+    "rpc_omv_slave",
+    "OmvLink",
 ]
