@@ -9,7 +9,8 @@
 
 PROTO_VENV := .venv312
 PROTO_PYTHON := $(abspath $(PROTO_VENV)/bin/python)
-PY312 ?= $(shell command -v python3.12 2>/dev/null || ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1)
+# pyenv's own 3.12 first: its python3.12 shim fails unless 3.12 is the active version.
+PY312 ?= $(shell ls -d $$HOME/.pyenv/versions/3.12*/bin/python3.12 2>/dev/null | head -1 | grep . || command -v python3.12 2>/dev/null)
 
 .PHONY: protocol-test protocol-record deps-py312
 
