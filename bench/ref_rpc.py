@@ -187,7 +187,7 @@ class rpc:
         if self.timing == "desktop" and self._serial_like():
             sleep_ms(short)
 
-    def _read(self, buff, timeout_ms):
+    def _timed_read(self, buff, timeout_ms):
         """get_bytes() with the timing's read rule: the desktop library's serial reads wait
         10 ms per 1024-byte chunk, whatever timeout_ms says."""
         if self.timing == "desktop" and self._serial_like():
@@ -211,7 +211,7 @@ class rpc:
         None. patient: the timeout restarts whenever bytes come."""
         if timeout_ms <= 0:
             return None
-        got = self._get_bytes_patient(buff, timeout_ms) if patient else self._read(buff, timeout_ms)
+        got = self._get_bytes_patient(buff, timeout_ms) if patient else self._timed_read(buff, timeout_ms)
         if got is None:
             self.stats["timeouts"] += 1
             return None
