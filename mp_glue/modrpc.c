@@ -781,6 +781,7 @@ static void rpc_engine_init_config(rpc_engine_obj_t *self) {
     self->config.stream_timeout_ms = OMV_RPC_DEFAULT_STREAM_TIMEOUT_MS;
     self->config.pipeline = 0;
     self->config.split_reads = self->transport->ops->byte_stream;
+    self->config.bytes_per_s = self->transport->bytes_per_s;
 }
 
 static void rpc_config_field(uint32_t *field, mp_obj_t arg) {

@@ -77,6 +77,10 @@ struct rpc_transport {
     uint32_t spin_us;   /* RPC_SPIN_US_DEFAULT; the stream waits of this transport use it */
     size_t packet_len;  /* set by the driver before each send/recv: the whole packet's length
                            (a recv may read a part of it; the network transport routes by it) */
+    uint32_t bytes_per_s; /* a bus's payload rate at its clock (I2C, SPI, CAN), 0 unknown: the
+                           engine's config.bytes_per_s until set_timing(bytes_per_s=) says
+                           otherwise, so that the master's reply wait after a long packet
+                           covers the time the peer needs to take it in */
 };
 
 /* The packet kinds of io.packet that are stream traffic (the network transport sends those

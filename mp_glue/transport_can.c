@@ -176,6 +176,7 @@ static mp_obj_t rpc_can_transport(size_t n_args, const mp_obj_t *args) {
     rpc_can_transport_t *t = (rpc_can_transport_t *)rpc_transport_new(sizeof(rpc_can_transport_t), &rpc_can_ops);
     t->message_id = (uint32_t)id;
     t->bit_rate = (uint32_t)rate;
+    t->base.bytes_per_s = (uint32_t)((uint64_t)rate * 8 / RPC_CAN_MAX_FRAME_BITS); /* 8 B a frame */
     t->retry_us = (uint32_t)(2 * RPC_CAN_MAX_FRAME_BITS * 1000000ull / (uint32_t)rate);
     rpc_bus_delay_init(&t->sleep_us);
     t->view = rpc_memoryview_new(NULL, 0, 0, false);

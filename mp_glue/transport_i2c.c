@@ -212,6 +212,7 @@ static mp_obj_t rpc_i2c_master_transport(mp_obj_t slave_addr, mp_obj_t rate, mp_
     }
     rpc_i2c_transport_t *t = rpc_i2c_new(&rpc_i2c_master_ops, slave_addr);
     t->rate = (uint32_t)hz;
+    t->base.bytes_per_s = t->rate / RPC_I2C_BITS_PER_BYTE;
     rpc_bus_method_t make = { MP_OBJ_NULL, MP_OBJ_NULL };
     make.fun = rpc_bus_attr(rpc_bus_import(MP_QSTR_machine), MP_QSTR_I2C);
     if (make.fun != MP_OBJ_NULL) {
@@ -240,6 +241,7 @@ MP_DEFINE_CONST_FUN_OBJ_3(rpc_i2c_master_transport_obj, rpc_i2c_master_transport
 static mp_obj_t rpc_i2c_slave_transport(mp_obj_t slave_addr, mp_obj_t i2c_bus) {
     rpc_i2c_transport_t *t = rpc_i2c_new(&rpc_i2c_slave_ops, slave_addr);
     t->rate = RPC_I2C_SLAVE_ASSUMED_RATE;
+    t->base.bytes_per_s = t->rate / RPC_I2C_BITS_PER_BYTE;
     mp_obj_t make = rpc_bus_attr(rpc_bus_import(MP_QSTR_pyb), MP_QSTR_I2C);
     t->slave_mode = rpc_bus_attr(make, MP_QSTR_SLAVE);
     if (make == MP_OBJ_NULL || t->slave_mode == MP_OBJ_NULL) {

@@ -238,6 +238,7 @@ static mp_obj_t rpc_spi_master_transport(size_t n_args, const mp_obj_t *args) {
     }
     rpc_spi_transport_t *t = rpc_spi_new(true);
     t->freq = (uint32_t)hz;
+    t->base.bytes_per_s = t->freq / RPC_SPI_BITS_PER_BYTE;
     t->lead_us = RPC_SPI_LEAD_US;
     mp_obj_t machine = rpc_bus_import(MP_QSTR_machine);
     mp_obj_t spi = rpc_bus_attr(machine, MP_QSTR_SPI);
@@ -281,6 +282,7 @@ static mp_obj_t rpc_spi_slave_transport(size_t n_args, const mp_obj_t *args) {
     mp_obj_t cs_pin = args[0], polarity = args[1], phase = args[2], spi_bus = args[3];
     rpc_spi_transport_t *t = rpc_spi_new(false);
     t->freq = RPC_SPI_SLAVE_ASSUMED_FREQ;
+    t->base.bytes_per_s = t->freq / RPC_SPI_BITS_PER_BYTE;
     mp_obj_t pyb = rpc_bus_import(MP_QSTR_pyb);
     mp_obj_t spi = rpc_bus_attr(pyb, MP_QSTR_SPI);
     mp_obj_t slave = rpc_bus_attr(spi, MP_QSTR_SLAVE);
