@@ -26,7 +26,8 @@ fuzz-smoke:
 # --target: RUSTFLAGS then reach only the fuzzed code, not the build scripts.
 fuzz-build:
 	cd fuzz && RUSTFLAGS="$(FUZZ_RUSTFLAGS)" $(CARGO) build -j2 --locked --release \
-	  --features libfuzzer --target $(FUZZ_HOST) --target-dir ../target/fuzz
+	  --features libfuzzer --target $(FUZZ_HOST) --target-dir ../target/fuzz \
+	  $(addprefix --bin ,$(FUZZ_TARGETS))
 
 fuzz: fuzz-build
 	python3 fuzz/run_fuzz.py --seconds $(FUZZ_SECONDS) --bin-dir target/fuzz/$(FUZZ_HOST)/release \

@@ -118,7 +118,12 @@ impl<'a> Tape<'a> {
     }
     /// `n` bytes (zeros past the end).
     pub fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.u8()).collect()
+        let from = self.pos.min(self.data.len());
+        let to = self.pos.saturating_add(n).min(self.data.len());
+        let mut v = self.data[from..to].to_vec();
+        v.resize(n, 0);
+        self.pos = self.pos.saturating_add(n);
+        v
     }
     /// A length field: the values where limits break, or anything.
     pub fn hostile_len(&mut self, limit: u32) -> u32 {
@@ -183,7 +188,7 @@ impl Guarded {
         let (head, rest) = self.mem.split_at(GUARD);
         let tail = &rest[self.len..];
         assert!(
-            head.iter().chain(tail).all(|&b| b == GUARD_BYTE),
+            head == [GUARD_BYTE; GUARD] && tail == [GUARD_BYTE; GUARD],
             "engine wrote outside the caller's {what} buffer"
         );
     }
@@ -195,15 +200,22 @@ impl Guarded {
     }
 }
 
+/// CRC-16/IBM-3740 written here from PROTOCOL.md (poly 0x1021, init 0xFFFF, MSB first), one
+/// byte a step from a 256-entry table built bit by bit: independent of the engine's code.
 pub fn crc16_reference(data: &[u8]) -> u16 {
-    let mut crc: u16 = 0xFFFF;
-    for &b in data {
-        crc ^= u16::from(b) << 8;
-        for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+    static TABLE: std::sync::OnceLock<[u16; 256]> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let mut t = [0u16; 256];
+        for (i, e) in t.iter_mut().enumerate() {
+            let mut crc = (i as u16) << 8;
+            for _ in 0..8 {
+                crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            }
+            *e = crc;
         }
-    }
-    crc
+        t
+    });
+    data.iter().fold(0xFFFF, |crc, &b| (crc << 8) ^ table[usize::from((crc >> 8) as u8 ^ b)])
 }
 
 /// A whole packet: magic, payload, CRC.
@@ -389,15 +401,16 @@ pub fn config_from(tape: &mut Tape) -> Config {
         c.short_timeout_ms = small(tape, 12);
     }
     c.long_timeout_ms = 1 + small(tape, 200);
-    if b & 2 != 0 {
-        c.max_argument_len = tape.hostile_len(4096);
-        c.max_result_len = tape.hostile_len(4096);
-        c.max_frame_len = tape.hostile_len(4096);
-    } else {
-        c.max_argument_len = 1 + u32::from(tape.u16());
-        c.max_result_len = 1 + u32::from(tape.u16());
-        c.max_frame_len = 1 + u32::from(tape.u16());
-    }
+    // Limits: hostile values, the default 64 KiB, or small ones (most runs: quick).
+    let mut limit = |t: &mut Tape| match b >> 5 {
+        0 => t.hostile_len(4096),
+        1 => 0,
+        2 => 1 + u32::from(t.u16()),
+        _ => 1 + u32::from(t.u8()) * 4,
+    };
+    c.max_argument_len = limit(tape);
+    c.max_result_len = limit(tape);
+    c.max_frame_len = limit(tape);
     c.max_queue_depth = if b & 4 != 0 { tape.hostile_len(255) } else { 0 };
     c.stream_timeout_ms = 1 + small(tape, 100);
     c.pipeline = u32::from(tape.u8() & 3);
