@@ -1,7 +1,8 @@
 # memcheck: the module in the unix port under valgrind memcheck against hostile peers
 # (tests/memcheck/, issue 13): a slave over UDP and TCP, a master over TCP; after every
 # hostile burst a well-formed call must succeed, the heap must end at its start size and
-# valgrind must report no error (tests/memcheck/mpy.supp says what is suppressed and why).
+# valgrind must report no invalid read or write (test_memcheck.py says what memcheck can and
+# cannot see here).
 #   make memcheck-smoke   the UDP slave and the TCP master at the smallest burst sizes, and the
 #                         gap-limit regression test (bare unix port; xfail until fixed)
 #   make memcheck         every session with OMV_MEMCHECK_SCALE=$(MEMCHECK_SCALE) (default 20)

