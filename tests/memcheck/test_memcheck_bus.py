@@ -26,18 +26,21 @@ ERROR = re.compile(r"Invalid (read|write|free)|Mismatched free|Syscall param|"
                    r"Source and destination overlap|Jump to the invalid address")
 
 
-def resizing(faults, rate, rng):
-    """Wraps faults.maybe_corrupt: also cuts or lengthens the received bytes at `rate`."""
+def resizing(faults, bus, rate, rng):
+    """Wraps faults.maybe_corrupt: also cuts or lengthens what a board receives, at `rate`: on
+    I2C a transfer, on CAN a frame (up to 8 data bytes, what a frame can carry). Not on SPI: a
+    full-duplex transfer cannot come back with another length than the master clocked."""
     corrupt = faults.maybe_corrupt
     faults.resized = 0
 
     def maybe(data):
         corrupt(data)
-        if faults._active() and len(data) and rng.random() < rate:
-            if rng.random() < 0.5:
+        if bus != "spi" and faults._active() and len(data) and rng.random() < rate:
+            room = 8 - len(data) if bus == "can" else 8
+            if room <= 0 or rng.random() < 0.5:
                 del data[rng.randrange(len(data)):]
             else:
-                data.extend(rng.randbytes(rng.randrange(1, 9)))
+                data.extend(rng.randbytes(rng.randrange(1, room + 1)))
             faults.resized += 1
     faults.maybe_corrupt = maybe
 
@@ -46,7 +49,8 @@ def resizing(faults, rate, rng):
 def test_bus_faults_under_memcheck(bus, tmp_path, monkeypatch):
     log = str(tmp_path / "vg")
     wrapper = tmp_path / "vg-micropython"
-    wrapper.write_text("#!/bin/sh\nexec %s --log-file=%s.%%p %s \"$@\"\n" % (" ".join(VALGRIND), log, harness.MICROPYTHON))
+    checker = "" if os.environ.get("OMV_MEMCHECK_BARE") else " ".join(VALGRIND) + " --log-file=%s.%%p" % log
+    wrapper.write_text("#!/bin/sh\nexec %s %s \"$@\"\n" % (checker, harness.MICROPYTHON))
     wrapper.chmod(0o755)
     monkeypatch.setattr(harness, "MICROPYTHON", str(wrapper))
     monkeypatch.setenv("PYTHONMALLOC", "malloc")
@@ -56,7 +60,7 @@ def test_bus_faults_under_memcheck(bus, tmp_path, monkeypatch):
         faults = sim.fault(bus, 2)
         faults.rng = random.Random(13)
         faults.drop = faults.corrupt = 0.04
-        resizing(faults, 0.04, random.Random(14))
+        resizing(faults, bus, 0.04, random.Random(14))
         faults.limit = 300 * SCALE
         sizes = [0, 3, 8, 17, 64, 150] * (5 * SCALE)
         plan = [
@@ -81,7 +85,7 @@ def test_bus_faults_under_memcheck(bus, tmp_path, monkeypatch):
             b.kill()
         sim.stop()
     logs = glob.glob(log + ".*")
-    assert len(logs) >= 2, logs
+    assert len(logs) >= 2 or os.environ.get("OMV_MEMCHECK_BARE"), logs
     for path in logs:
         text = open(path).read()
         bad = [line for line in text.splitlines() if ERROR.search(line)]
