@@ -143,12 +143,17 @@ fn main() {
         for input in &corpus {
             run_one(name, f, input);
         }
+        let started = std::time::Instant::now();
         let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        for _ in 0..runs {
+        for i in 1..=runs {
             let mut input = corpus[rng.below(corpus.len())].clone();
             let other = &corpus[rng.below(corpus.len())];
             mutate(&mut rng, &mut input, other);
             run_one(name, f, &input);
+            if i % 1_000_000 == 0 {
+                // Progress of a long run (a run stopped early still says how far it got).
+                println!("smoke {name}: {i} mutations, {:.0} s, 0 failures", started.elapsed().as_secs_f64());
+            }
         }
         let reached: Vec<String> = omv_rpc_fuzz::REACHED
             .iter()
@@ -158,8 +163,9 @@ fn main() {
             .map(|(n, what)| format!("{what} {n}"))
             .collect();
         println!(
-            "smoke {name}: {} corpus inputs + {runs} mutations (seed {seed}): 0 failures; reached: {}",
+            "smoke {name}: {} corpus inputs + {runs} mutations (seed {seed}) in {:.1} s: 0 failures; reached: {}",
             corpus.len(),
+            started.elapsed().as_secs_f64(),
             reached.join(", ")
         );
     }
