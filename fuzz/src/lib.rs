@@ -402,7 +402,7 @@ pub fn config_from(tape: &mut Tape) -> Config {
     }
     c.long_timeout_ms = 1 + small(tape, 200);
     // Limits: hostile values, the default 64 KiB, or small ones (most runs: quick).
-    let mut limit = |t: &mut Tape| match b >> 5 {
+    let limit = |t: &mut Tape| match b >> 5 {
         0 => t.hostile_len(4096),
         1 => 0,
         2 => 1 + u32::from(t.u16()),
@@ -434,6 +434,8 @@ pub fn start_time(tape: &mut Tape) -> u32 {
 #[derive(Default)]
 pub struct Wire {
     pub pending: VecDeque<u8>,
+    /// Every byte the engine read, in order (raw tape bytes may carry valid packets too).
+    pub read: Vec<u8>,
 }
 
 impl Wire {
@@ -445,7 +447,15 @@ impl Wire {
     }
     pub fn take(&mut self, n: usize) -> Vec<u8> {
         let n = n.min(self.pending.len());
-        self.pending.drain(..n).collect()
+        let got: Vec<u8> = self.pending.drain(..n).collect();
+        self.read.extend_from_slice(&got);
+        got
+    }
+
+    /// The engine read, as consecutive bytes, a valid packet of `magic` and `len` bytes whose
+    /// payload starts with `fields`.
+    pub fn read_valid(&self, magic: u16, len: usize, fields: &[u8]) -> bool {
+        self.read.windows(len).any(|p| p[2..].starts_with(fields) && valid_packet(magic, p))
     }
 }
 
