@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| omv_rpc_fuzz::stream::run_writer(data));
