@@ -461,7 +461,7 @@ impl Wire {
 
 /// The resolved limits the checks need (zero config fields take the defaults).
 pub fn resolved(c: &Config) -> (u32, u32, u32) {
-    let or = |v: u32| if v == 0 { 65536 } else { v };
+    let or = |v: u32| if v == 0 { omv_rpc::defaults::MAX_DATA_LEN } else { v };
     (or(c.max_argument_len), or(c.max_result_len), or(c.max_frame_len))
 }
 
