@@ -24,11 +24,11 @@ bench: deps $(BENCH_TARGETS)
 
 # clean: every build output (everything under build/ but the downloaded sdist and the
 # MicroPython core unpacked from it, whose mpy-cross build goes too; cargo's target dirs).
-# distclean: also the downloads and the .venv, as on a fresh clone.
+# distclean: also the downloads and the venvs (.venv, .venv312), as on a fresh clone.
 clean:
 	@if [ -d build ]; then find build -mindepth 1 -maxdepth 1 ! -name dl ! -name micropython -exec rm -rf {} +; fi
-	rm -rf build/micropython/mpy-cross/build target host/target
+	rm -rf build/micropython/mpy-cross/build target host/target protocol/target protocol/cam/target fuzz/artifacts
 	find . -name __pycache__ -prune -exec rm -rf {} + -o -name .pytest_cache -prune -exec rm -rf {} +
 
 distclean: clean
-	rm -rf build .venv
+	rm -rf build .venv .venv312
