@@ -134,15 +134,9 @@ def test_the_same_failure_reads_the_same(both):
 # bytes the reference slave sent in each recorded call (tests/vectors), and whose put_bytes
 # and _flush are recorded. Both drivers must write the reference master's bytes, return the
 # recorded results, and agree on every counter.
-SCRIPTED = r"""
-import json, sys
-import rpc
-
-with open(sys.argv[-1]) as f:
-    vectors = json.load(f)
-
-class Scripted(rpc.rpc_master):
-    def script(self, peer):
+# The scripted peer's transport, the same in every script below: get_bytes hands out the
+# recorded bytes in order (None once they run out), put_bytes and _flush are recorded.
+PEER_METHODS = """    def script(self, peer):
         self.peer = peer
         self.at = 0
         self.written = []
@@ -157,7 +151,17 @@ class Scripted(rpc.rpc_master):
     def put_bytes(self, data, timeout_ms):
         self.written.append(bytes(data).hex())
     def _flush(self):
-        self.flushes.append(self.at)
+        self.flushes.append(self.at)"""
+
+SCRIPTED = r"""
+import json, sys
+import rpc
+
+with open(sys.argv[-1]) as f:
+    vectors = json.load(f)
+
+class Scripted(rpc.rpc_master):
+PEER_METHODS
 
 def engine_of(obj):
     return obj._engine if hasattr(obj, "_engine") else obj._session
@@ -177,7 +181,7 @@ for c in vectors["calls"]:
     })
 out.append({"stats": engine_of(m).stats()})
 print(json.dumps(out))
-"""
+""".replace("PEER_METHODS", PEER_METHODS)
 
 VECTORS = os.path.join(ROOT, "tests", "vectors", "rpc-wire-vectors.json")
 
@@ -222,21 +226,7 @@ with open(sys.argv[-1]) as f:
     stream = json.load(f)["stream"]
 
 class Scripted(rpc.rpc_slave):
-    def script(self, peer):
-        self.peer = peer
-        self.at = 0
-        self.written = []
-    def get_bytes(self, buff, timeout_ms):
-        n = len(buff)
-        if self.at + n > len(self.peer):
-            return None
-        buff[:] = self.peer[self.at:self.at + n]
-        self.at += n
-        return buff
-    def put_bytes(self, data, timeout_ms):
-        self.written.append(bytes(data).hex())
-    def _flush(self):
-        pass
+PEER_METHODS
 
 s = Scripted()
 out = {}
@@ -250,7 +240,7 @@ for stop_after in (3, None):
     s.stream_reader(cb, queue_depth=stream["queue_depth"], read_timeout_ms=100)
     out[str(stop_after)] = {"frames": frames, "written": "".join(s.written)}
 print(json.dumps(out))
-"""
+""".replace("PEER_METHODS", PEER_METHODS)
 
 
 def test_a_stream_reader_callback_returning_false_stops_the_stream_in_both_drivers():
